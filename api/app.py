@@ -1,0 +1,158 @@
+"""The ASGI application: GraphQL over HTTP and WebSocket, health and readiness."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import Authenticator
+from api.graphql_view import OmsGraphQL
+from api.logs import request_id_var
+from api.ratelimit import CostBudget
+from api.settings import Settings
+from domain.db import create_engine, create_sessionmaker
+from schema.context import Services
+from schema.root import build_schema
+
+log = logging.getLogger("oms.http")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (or keeps the caller's X-Request-Id), logs one line per
+    request, and returns the id so a client can quote it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["type"] == "http" and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+@dataclass
+class Runtime:
+    """What the app holds for its lifetime."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    services: Services
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (`oms dev` sets them for you)")
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    sessionmaker = create_sessionmaker(engine)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    budget = CostBudget(redis, settings.cost_budget_per_minute)
+    services = Services(
+        sessionmaker=sessionmaker,
+        token_signing_key=settings.signing_key(),
+        allow_http_loopback=not settings.production,
+        clock=_utcnow,
+        charge_cost=budget.charge,
+    )
+    runtime = Runtime(settings=settings, engine=engine, redis=redis, services=services)
+    authenticator = Authenticator(
+        sessionmaker, services.token_signing_key, settings.auth_cache_seconds
+    )
+    view = OmsGraphQL(
+        build_schema(production=settings.production),
+        services,
+        authenticator,
+        production=settings.production,
+        allowed_origins=settings.allowed_origins,
+    )
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["postgres"] = "ok"
+        except Exception as exc:  # readiness reports any failure, whatever its kind
+            checks["postgres"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", **checks},
+            status_code=200 if ready else 503,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,71 @@
+"""Turning an `Authorization` header into a principal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.access.keys import (
+    API_KEY_PREFIX,
+    hash_secret,
+    principal_for_customer_token,
+    principal_for_secret,
+)
+from domain.access.principal import ANONYMOUS, Principal
+
+
+class InvalidCredential(Exception):
+    """A credential was given but is unknown, revoked, malformed or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    principal: Principal
+    expires_at: dt.datetime | None = None
+
+
+class Authenticator:
+    """Resolves bearer credentials. API keys are cached for a short time (revocation
+    takes effect within `cache_seconds`), which keeps a hot endpoint to its own query."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], signing_key: str, cache_seconds: float
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._signing_key = signing_key
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Authenticated:
+        if not authorization:
+            return Authenticated(ANONYMOUS)
+        scheme, _, credential = authorization.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise InvalidCredential("use 'Authorization: Bearer <credential>'")
+        if credential.startswith(API_KEY_PREFIX):
+            principal = await self._api_key(credential)
+            if principal is None:
+                raise InvalidCredential("unknown or revoked API key")
+            return Authenticated(principal)
+        decoded = principal_for_customer_token(self._signing_key, credential)
+        if decoded is None:
+            raise InvalidCredential("invalid or expired customer token")
+        return Authenticated(decoded[0], decoded[1])
+
+    async def _api_key(self, secret: str) -> Principal | None:
+        key = hash_secret(secret)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._sessionmaker() as session:
+            principal = await principal_for_secret(session, secret)
+        if self._cache_seconds > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now + self._cache_seconds, principal)
+        return principal

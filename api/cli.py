@@ -1,0 +1,174 @@
+"""`oms`: the command line of the service.
+
+oms dev                 everything for development: embedded PostgreSQL and Redis
+                        (unless DATABASE_URL / REDIS_URL are set), migrations, demo
+                        data on first start, the API and the worker; Ctrl-C stops all
+oms serve               the API (uvicorn)
+oms worker              the arq worker
+oms migrate             apply database migrations
+oms seed                load the demo data set
+oms create-api-key      create an API key and print its secret once
+oms schema              print the GraphQL SDL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _require_db(settings: Settings) -> str:
+    if not settings.database_url:
+        sys.exit("DATABASE_URL is not set (or use `oms dev`, which starts a private PostgreSQL)")
+    return settings.database_url
+
+
+def migrate(database_url: str) -> None:
+    """Upgrade to the latest migration. Alembic's async env runs its own event loop, so
+    when called from inside a running loop (tests) it runs in a thread of its own."""
+    from alembic.config import Config
+
+    from alembic import command
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["skip_logging"] = True
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(config, "head")
+        return
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(command.upgrade, config, "head").result()
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    migrate(_require_db(settings))
+    print("database is at the latest migration")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from api.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from arq.worker import run_worker
+
+    from api.logs import configure_logging
+
+    _require_db(settings)
+    configure_logging(settings.log_level, settings.log_json)
+    from jobs.worker import WorkerSettings
+
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    from api.demo import seed
+
+    result = asyncio.run(seed(_require_db(settings), force=args.force))
+    print(result)
+
+
+def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> None:
+    from domain.access.keys import create_api_key
+    from domain.db import UnitOfWork, create_engine, create_sessionmaker
+    from domain.errors import DomainError, ValidationFailed
+
+    async def run() -> str:
+        engine = create_engine(_require_db(settings), pool_size=1)
+        try:
+            async with UnitOfWork(create_sessionmaker(engine)) as uow:
+                _, secret = await create_api_key(
+                    uow.session,
+                    name=args.name,
+                    role=args.role,
+                    channel_code=args.channel,
+                    location_codes=args.location,
+                )
+            return secret
+        finally:
+            await engine.dispose()
+
+    try:
+        secret = asyncio.run(run())
+    except DomainError as exc:
+        errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+        sys.exit("\n".join(f"{e.code}: {e.message}" for e in errors))
+    print(secret)
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
+    from schema.root import build_schema
+
+    print(build_schema().as_str())
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> None:
+    from api.devstack import run_dev
+
+    sys.exit(run_dev(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oms", description="Order management system")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("dev", help="run everything locally (embedded PostgreSQL and Redis)")
+    p.set_defaults(fn=cmd_dev)
+
+    p = sub.add_parser("serve", help="serve the GraphQL API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the arq worker")
+    p.set_defaults(fn=cmd_worker)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(fn=cmd_migrate)
+
+    p = sub.add_parser("seed", help="load demo data (once; --force to reload)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(fn=cmd_seed)
+
+    p = sub.add_parser("create-api-key", help="create an API key and print its secret once")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=["ADMIN", "CHANNEL", "PARTNER"])
+    p.add_argument("--channel", help="channel code (CHANNEL keys)")
+    p.add_argument("--location", action="append", help="location code (PARTNER keys; repeat)")
+    p.set_defaults(fn=cmd_create_api_key)
+
+    p = sub.add_parser("schema", help="print the GraphQL SDL")
+    p.set_defaults(fn=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.fn(args, Settings.from_env())

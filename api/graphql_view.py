@@ -1,0 +1,141 @@
+"""The GraphQL endpoint: strawberry's ASGI view with our authentication, context and
+the status codes and media type of the GraphQL over HTTP specification."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry import Schema
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from api.auth import Authenticated, Authenticator, InvalidCredential
+from api.logs import request_id_var
+from domain.access.principal import ANONYMOUS
+from schema.context import Context, Services
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+# Status and media type chosen while processing the result, applied to the response.
+_status: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
+    "status", default=None
+)
+
+_STATUS_BY_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "RATE_LIMITED": 429}
+
+
+def _wants_graphql_response_json(accept: str) -> bool:
+    """Per the spec, clients that list only application/json get the legacy format."""
+    if GRAPHQL_RESPONSE_JSON in accept:
+        return True
+    return "application/json" not in accept
+
+
+def _status_for(result: ExecutionResult, modern: bool) -> int:
+    if not result.errors:
+        return 200
+    codes = {(e.extensions or {}).get("code") for e in result.errors}
+    for code, status in _STATUS_BY_CODE.items():
+        if code in codes and (result.data is None or code == "RATE_LIMITED"):
+            return status
+    if result.data is None and modern:
+        request_error = all(not e.path for e in result.errors)
+        return 400 if request_error else 500 if "INTERNAL" in codes else 200
+    return 200
+
+
+class OmsGraphQL(GraphQL):
+    def __init__(
+        self,
+        schema: Schema,
+        services: Services,
+        authenticator: Authenticator,
+        *,
+        production: bool,
+        allowed_origins: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None if production else "graphiql",
+            allow_queries_via_get=True,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            max_subscriptions_per_connection=50,
+            allowed_origins=allowed_origins or (() if production else ("*",)),
+        )
+        self.services = services
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # Authenticate before anything runs: a bad credential is a 401, not a
+            # GraphQL answer, and nothing is executed.
+            headers = dict(scope.get("headers") or [])
+            authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+            try:
+                authenticated = await self.authenticator.authenticate(authorization)
+            except InvalidCredential as exc:
+                response = JSONResponse(
+                    {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="oms"'},
+                    media_type=GRAPHQL_RESPONSE_JSON,
+                )
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["auth"] = authenticated
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+        request_id = request_id_var.get() or uuid.uuid4().hex
+        auth: Authenticated = request.scope.get("state", {}).get("auth") or Authenticated(ANONYMOUS)
+        context = Context(
+            self.services, auth.principal, request_id, request=request, response=response
+        )
+        context.principal_expires_at = auth.expires_at
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        params = context.connection_params or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        if authorization is None and isinstance(context.request, WebSocket):
+            authorization = context.request.headers.get("authorization")
+        try:
+            authenticated = await self.authenticator.authenticate(authorization)
+        except InvalidCredential as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
+        context.principal = authenticated.principal
+        context.principal_expires_at = authenticated.expires_at
+        return None
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if isinstance(request, Request):
+            modern = _wants_graphql_response_json(request.headers.get("accept", ""))
+            media = GRAPHQL_RESPONSE_JSON if modern else "application/json"
+            _status.set((_status_for(result, modern), media))
+        return response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        chosen = _status.get()
+        if chosen is not None:
+            status, media = chosen
+            if not sub_response.status_code:
+                response.status_code = status
+            response.headers["content-type"] = media + "; charset=utf-8"
+        return response

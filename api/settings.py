@@ -1,0 +1,72 @@
+"""Configuration, from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str | None
+    redis_url: str | None
+    host: str
+    port: int
+    data_dir: Path
+    secret_key: str | None
+    admin_key: str | None
+    log_level: str
+    log_json: bool
+    db_pool_size: int
+    auth_cache_seconds: float
+    cost_budget_per_minute: int
+    allowed_origins: tuple[str, ...]
+    smtp_url: str | None
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        e = os.environ if environ is None else environ
+        return cls(
+            env=e.get("OMS_ENV", "development"),
+            database_url=e.get("DATABASE_URL") or None,
+            redis_url=e.get("REDIS_URL") or None,
+            host=e.get("HOST", "127.0.0.1"),
+            port=int(e.get("PORT", "8000")),
+            data_dir=Path(e.get("OMS_DATA_DIR", ".data")).resolve(),
+            secret_key=e.get("OMS_SECRET_KEY") or None,
+            admin_key=e.get("OMS_ADMIN_KEY") or None,
+            log_level=e.get("OMS_LOG_LEVEL", "INFO").upper(),
+            log_json=_bool(e.get("OMS_LOG_JSON"), True),
+            db_pool_size=int(e.get("OMS_DB_POOL_SIZE", "10")),
+            auth_cache_seconds=float(e.get("OMS_AUTH_CACHE_SECONDS", "1.0")),
+            cost_budget_per_minute=int(e.get("OMS_COST_BUDGET_PER_MINUTE", "2000000")),
+            allowed_origins=tuple(o for o in e.get("OMS_ALLOWED_ORIGINS", "").split(",") if o),
+            smtp_url=e.get("OMS_SMTP_URL") or None,
+        )
+
+    def signing_key(self) -> str:
+        """Key that signs customer tokens. Production must set OMS_SECRET_KEY; development
+        keeps a generated one in the data directory so tokens survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        if self.production:
+            raise RuntimeError("OMS_SECRET_KEY must be set in production")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,198 @@
+"""API keys: creation, lookup by secret, revocation; and customer tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+import jwt
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access.models import ApiKey, ApiKeyLocation
+from domain.access.principal import Principal, Role
+from domain.catalog.models import Location
+from domain.channel.models import Channel
+from domain.errors import Collector, NotFound
+
+API_KEY_PREFIX = "oms_"
+CUSTOMER_TOKEN_MAX_TTL = dt.timedelta(hours=24)
+CUSTOMER_TOKEN_DEFAULT_TTL = dt.timedelta(hours=1)
+_TOKEN_AUDIENCE = "oms:customer"  # noqa: S105 (a claim value, not a secret)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_api_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: str,
+    channel_code: str | None,
+    location_codes: Sequence[str] | None,
+    secret: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is stored only as a hash."""
+    errors = Collector()
+    name = name.strip()
+    if not name or len(name) > 200:
+        errors.add("INVALID", "name must be 1 to 200 characters", ["input", "name"])
+    if role not in (r.value for r in (Role.ADMIN, Role.CHANNEL, Role.PARTNER)):
+        errors.add("INVALID", f"unknown role {role!r}", ["input", "role"])
+    channel_id: int | None = None
+    location_ids: list[int] = []
+    if role == Role.CHANNEL:
+        if not channel_code:
+            errors.add("REQUIRED", "a CHANNEL key is bound to one channel", ["input", "channel"])
+        else:
+            channel_id = await session.scalar(
+                select(Channel.id).where(Channel.code == channel_code)
+            )
+            if channel_id is None:
+                errors.add("UNKNOWN_CHANNEL", f"no channel {channel_code!r}", ["input", "channel"])
+    elif channel_code:
+        errors.add("INVALID", "only CHANNEL keys are bound to a channel", ["input", "channel"])
+    if role == Role.PARTNER:
+        codes = list(dict.fromkeys(location_codes or []))
+        if not codes:
+            errors.add(
+                "REQUIRED",
+                "a PARTNER key is bound to at least one location",
+                ["input", "locations"],
+            )
+        found = dict(
+            (
+                await session.execute(
+                    select(Location.code, Location.id).where(Location.code.in_(codes))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        for index, code in enumerate(codes):
+            if code not in found:
+                errors.add(
+                    "UNKNOWN_LOCATION", f"no location {code!r}", ["input", "locations", index]
+                )
+        location_ids = [found[c] for c in codes if c in found]
+    elif location_codes:
+        errors.add("INVALID", "only PARTNER keys are bound to locations", ["input", "locations"])
+    if secret is not None and len(secret) < 16:
+        errors.add("INVALID", "a chosen secret must have at least 16 characters", ["secret"])
+    errors.raise_if_any()
+
+    secret = secret or new_secret()
+    key = ApiKey(
+        name=name,
+        role=role,
+        channel_id=channel_id,
+        prefix=secret[:12],
+        secret_hash=hash_secret(secret),
+    )
+    session.add(key)
+    await session.flush()
+    if location_ids:
+        await session.execute(
+            insert(ApiKeyLocation), [{"api_key_id": key.id, "location_id": i} for i in location_ids]
+        )
+    return key, secret
+
+
+async def revoke_api_key(session: AsyncSession, key_id: int) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound("no such API key", field=["id"])
+    if key.revoked_at is None:
+        key.revoked_at = dt.datetime.now(dt.UTC)
+    return key
+
+
+async def principal_for_secret(session: AsyncSession, secret: str) -> Principal | None:
+    """The principal of a live API key, or None for an unknown or revoked one."""
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.channel_id).where(
+                ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    location_ids: frozenset[int] = frozenset()
+    if row.role == Role.PARTNER:
+        location_ids = frozenset(
+            (
+                await session.scalars(
+                    select(ApiKeyLocation.location_id).where(ApiKeyLocation.api_key_id == row.id)
+                )
+            ).all()
+        )
+    return Principal(
+        role=Role(row.role),
+        name=row.name,
+        api_key_id=row.id,
+        channel_id=row.channel_id,
+        location_ids=location_ids,
+    )
+
+
+async def ensure_admin_key(session: AsyncSession, secret: str, name: str = "OMS_ADMIN_KEY") -> None:
+    """Make sure an admin key with this secret exists (development convenience)."""
+    exists = await session.scalar(
+        select(func.count()).select_from(ApiKey).where(ApiKey.secret_hash == hash_secret(secret))
+    )
+    if not exists:
+        await create_api_key(
+            session, name=name, role="ADMIN", channel_code=None, location_codes=None, secret=secret
+        )
+    else:
+        await session.execute(
+            update(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)).values(revoked_at=None)
+        )
+
+
+def issue_customer_token(
+    signing_key: str,
+    *,
+    customer_id: int,
+    channel_id: int,
+    email: str,
+    ttl: dt.timedelta,
+    now: dt.datetime,
+) -> tuple[str, dt.datetime]:
+    expires_at = now + ttl
+    claims = {
+        "sub": str(customer_id),
+        "ch": channel_id,
+        "email": email,
+        "aud": _TOKEN_AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+    }
+    return jwt.encode(claims, signing_key, algorithm="HS256"), expires_at
+
+
+def principal_for_customer_token(
+    signing_key: str, token: str
+) -> tuple[Principal, dt.datetime] | None:
+    """The customer a valid, unexpired token names, with its expiry; None otherwise."""
+    try:
+        claims = jwt.decode(token, signing_key, algorithms=["HS256"], audience=_TOKEN_AUDIENCE)
+    except jwt.PyJWTError:
+        return None
+    principal = Principal(
+        role=Role.CUSTOMER,
+        name=claims["email"],
+        channel_id=int(claims["ch"]),
+        customer_id=int(claims["sub"]),
+        customer_email=claims["email"],
+    )
+    return principal, dt.datetime.fromtimestamp(claims["exp"], dt.UTC)

@@ -1,0 +1,88 @@
+"""Who is calling, and what they may see and change.
+
+Role checks live here so every entry point (GraphQL, CLI, jobs) asks the same
+questions. What a principal may not see is answered as if it did not exist: callers
+turn `can_see_*` failures into "not found", never into "forbidden".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ANONYMOUS = "ANONYMOUS"
+    ADMIN = "ADMIN"
+    CHANNEL = "CHANNEL"
+    PARTNER = "PARTNER"
+    CUSTOMER = "CUSTOMER"
+
+
+class AccessDenied(Exception):
+    """The caller is not allowed to run this operation at all (not a business refusal)."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "This operation is not allowed for this credential") -> None:
+        super().__init__(message)
+
+
+class Unauthenticated(AccessDenied):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str = "A valid credential is required") -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    name: str = "anonymous"
+    api_key_id: int | None = None
+    channel_id: int | None = None
+    location_ids: frozenset[int] = field(default_factory=frozenset)
+    customer_id: int | None = None
+    customer_email: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def actor(self) -> str:
+        """How this principal is named in ledgers and event histories."""
+        if self.role is Role.CUSTOMER:
+            return f"customer:{self.customer_id}"
+        if self.api_key_id is not None:
+            return f"{self.role.value.lower()}:{self.name}"
+        return self.role.value.lower()
+
+    def require(self, *roles: Role) -> None:
+        if self.role is Role.ANONYMOUS:
+            raise Unauthenticated()
+        if self.role not in roles:
+            raise AccessDenied()
+
+    def can_see_channel(self, channel_id: int) -> bool:
+        if self.role is Role.ADMIN:
+            return True
+        if self.role in (Role.CHANNEL, Role.CUSTOMER):
+            return self.channel_id == channel_id
+        return False
+
+    def can_act_at_location(self, location_id: int) -> bool:
+        if self.role is Role.ADMIN:
+            return True
+        if self.role is Role.PARTNER:
+            return location_id in self.location_ids
+        return False
+
+    def can_see_customer(self, channel_id: int, customer_id: int) -> bool:
+        if self.role is Role.CUSTOMER:
+            return self.customer_id == customer_id and self.channel_id == channel_id
+        return self.can_see_channel(channel_id)
+
+
+ANONYMOUS = Principal(role=Role.ANONYMOUS)
+SYSTEM = Principal(role=Role.ADMIN, name="system")

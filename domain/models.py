@@ -1,0 +1,20 @@
+"""Every mapped table, imported in one place for alembic and the tests."""
+
+from domain.access.models import ApiKey, ApiKeyLocation
+from domain.catalog.models import Location, Product
+from domain.channel.models import Channel, ChannelLocation
+from domain.customer.models import Customer
+from domain.db import Base
+from domain.idempotency import IdempotencyRecord
+
+__all__ = [
+    "ApiKey",
+    "ApiKeyLocation",
+    "Base",
+    "Channel",
+    "ChannelLocation",
+    "Customer",
+    "IdempotencyRecord",
+    "Location",
+    "Product",
+]

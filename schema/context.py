@@ -1,0 +1,71 @@
+"""What every resolver gets: who is calling, a way to open a unit of work, loaders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.access.principal import Principal
+from domain.db import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Process-wide dependencies, built once by the process that serves the schema."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    token_signing_key: str
+    # Plain-HTTP webhooks to loopback are allowed in development and tests only.
+    allow_http_loopback: bool
+    clock: Callable[[], dt.datetime]
+    # Charges a query's cost against the caller's budget; False when over budget.
+    charge_cost: Callable[[str, int], Awaitable[bool]] | None = None
+    # Anything a later area needs (event hub, job queue), by name.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Context:
+    """Per request (HTTP) or per connection (WebSocket)."""
+
+    def __init__(
+        self,
+        services: Services,
+        principal: Principal,
+        request_id: str,
+        request: Any = None,
+        response: Any = None,
+    ) -> None:
+        self.services = services
+        self.principal = principal
+        self.request_id = request_id
+        self.request = request
+        self.response = response
+        self.principal_expires_at: dt.datetime | None = None
+        # Set by strawberry from connection_init on WebSocket connections.
+        self.connection_params: dict[str, Any] | None = None
+        self._loaders: dict[str, Any] = {}
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.services.sessionmaker)
+
+    def session(self) -> AsyncSession:
+        """A short-lived session of its own, for one read; never shared between fields."""
+        return self.services.sessionmaker()
+
+    def loader(self, name: str, factory: Callable[[Context], Any]) -> Any:
+        """The request's dataloader of this name, created on first use."""
+        loader = self._loaders.get(name)
+        if loader is None:
+            loader = self._loaders[name] = factory(self)
+        return loader
+
+    def reset_loaders(self) -> None:
+        """Forget cached loads (subscriptions call this per event: data changes)."""
+        self._loaders.clear()
+
+    def now(self) -> dt.datetime:
+        return self.services.clock()

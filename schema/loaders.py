@@ -1,0 +1,56 @@
+"""Per-request dataloaders: each batches by key and reads in a session of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from domain.catalog.models import Location
+from domain.channel.models import ChannelLocation
+from schema.context import Context
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def batch_loader(
+    fetch: Callable[[AsyncSession, list[K]], Awaitable[dict[K, V]]],
+    default: Any = None,
+) -> Callable[[Context], DataLoader[K, V]]:
+    """A loader factory: `fetch` maps keys to values in one query; missing keys get `default`."""
+
+    def factory(ctx: Context) -> DataLoader[K, V]:
+        async def load(keys: Sequence[K]) -> list[V]:
+            async with ctx.session() as session:
+                found = await fetch(session, list(keys))
+            return [found.get(k, default() if callable(default) else default) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    return factory
+
+
+async def _locations(session: AsyncSession, ids: list[int]) -> dict[int, Location]:
+    rows = await session.scalars(select(Location).where(Location.id.in_(ids)))
+    return {r.id: r for r in rows}
+
+
+async def _network(session: AsyncSession, channel_ids: list[int]) -> dict[int, list[Location]]:
+    rows = await session.execute(
+        select(ChannelLocation.channel_id, Location)
+        .join(Location, Location.id == ChannelLocation.location_id)
+        .where(ChannelLocation.channel_id.in_(channel_ids))
+        .order_by(Location.code)
+    )
+    out: dict[int, list[Location]] = {}
+    for channel_id, location in rows.tuples():
+        out.setdefault(channel_id, []).append(location)
+    return out
+
+
+location_by_id = batch_loader(_locations)
+network_by_channel = batch_loader(_network, default=list)

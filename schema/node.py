@@ -1,0 +1,68 @@
+"""`node(id:)`: refetch any object by its global id, if the caller may see it.
+
+Each area registers a resolver for its types; an id of an unknown type, or of an
+object the caller may not see, answers null, exactly as a missing object does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+
+from domain.access.principal import Role
+from domain.catalog import models as catalog_models
+from domain.channel import models as channel_models
+from schema.base import InfoT, Node, from_global_id
+from schema.catalog.types import Location, Product
+from schema.channel.types import Channel
+
+NodeResolver = Callable[[InfoT, int], Awaitable[Node | None]]
+NODE_RESOLVERS: dict[str, NodeResolver] = {}
+
+
+def node_type(name: str) -> Callable[[NodeResolver], NodeResolver]:
+    def register(fn: NodeResolver) -> NodeResolver:
+        NODE_RESOLVERS[name] = fn
+        return fn
+
+    return register
+
+
+async def resolve_node(info: InfoT, id: str) -> Node | None:
+    decoded = from_global_id(id)
+    if decoded is None or info.context.principal.role is Role.ANONYMOUS:
+        return None
+    resolver = NODE_RESOLVERS.get(decoded[0])
+    return await resolver(info, decoded[1]) if resolver else None
+
+
+@node_type("Location")
+async def _location(info: InfoT, pk: int) -> Node | None:
+    p = info.context.principal
+    if p.role is Role.CUSTOMER or (p.role is Role.PARTNER and pk not in p.location_ids):
+        return None
+    async with info.context.session() as session:
+        m = await session.get(catalog_models.Location, pk)
+    return Location.of(m) if m else None
+
+
+@node_type("Product")
+async def _product(info: InfoT, pk: int) -> Node | None:
+    if info.context.principal.role is Role.CUSTOMER:
+        return None
+    async with info.context.session() as session:
+        m = await session.get(catalog_models.Product, pk)
+    return Product.of(m) if m else None
+
+
+@node_type("Channel")
+async def _channel(info: InfoT, pk: int) -> Node | None:
+    p = info.context.principal
+    if p.role not in (Role.ADMIN, Role.CHANNEL) or not p.can_see_channel(pk):
+        return None
+    async with info.context.session() as session:
+        m = await session.scalar(
+            select(channel_models.Channel).where(channel_models.Channel.id == pk)
+        )
+    return Channel.of(m) if m else None

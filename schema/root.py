@@ -1,0 +1,48 @@
+"""The schema: every area's queries, mutations and subscriptions merged into one."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxTokensLimiter, ParserCache
+from strawberry.tools import merge_types
+
+from schema.access.resolvers import AccessMutation, AccessQuery
+from schema.base import InfoT, Node
+from schema.catalog.resolvers import CatalogMutation, CatalogQuery
+from schema.channel.resolvers import ChannelMutation, ChannelQuery
+from schema.limits import MAX_TOKENS, MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
+from schema.node import resolve_node
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(
+        description="Any object by its global id; null if it does not exist or is not yours."
+    )
+    async def node(self, info: InfoT, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, id)
+
+
+Query = merge_types("Query", (NodeQuery, AccessQuery, CatalogQuery, ChannelQuery))
+Mutation = merge_types("Mutation", (AccessMutation, CatalogMutation, ChannelMutation))
+
+
+class OmsSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None):
+        # Expected errors (validation, auth, limits) are the client's business, and
+        # faults are logged with the request id where they are masked.
+        return None
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    guard = ProductionOperationGuard if production else OperationGuard
+    return OmsSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            lambda: ParserCache(maxsize=1024),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            guard,
+            MaskUnexpectedErrors,
+        ],
+    )

@@ -1,0 +1,121 @@
+"""Test session: a throwaway PostgreSQL and Redis, migrated, and the app over ASGI.
+
+The servers are real (pip-installed binaries, see api/embedded.py), started once per
+session in a temporary directory with durability off for speed. Each test starts from
+empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from api.embedded import EmbeddedPostgres, EmbeddedRedis
+from domain.db import create_engine, create_sessionmaker
+from tests.support import Api
+
+pytest_plugins = ["tests.fixtures"]
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, str]]:
+    external_db = os.environ.get("OMS_TEST_DATABASE_URL")
+    external_redis = os.environ.get("OMS_TEST_REDIS_URL")
+    with tempfile.TemporaryDirectory(prefix="oms-test-") as tmp:
+        pg = redis = None
+        if external_db:
+            database_url = external_db
+        else:
+            pg = EmbeddedPostgres(Path(tmp) / "pg", durable=False, max_connections=300)
+            database_url = pg.start()
+        if external_redis:
+            redis_url = external_redis
+        else:
+            redis = EmbeddedRedis(Path(tmp) / "redis", durable=False)
+            redis_url = redis.start()
+        from api.cli import migrate
+
+        migrate(database_url)
+        try:
+            yield {"database_url": database_url, "redis_url": redis_url, "tmp": tmp}
+        finally:
+            if redis:
+                redis.stop()
+            if pg:
+                pg.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(servers: dict[str, str]) -> str:
+    return servers["database_url"]
+
+
+@pytest.fixture(scope="session")
+async def engine(servers: dict[str, str]) -> AsyncIterator[object]:
+    engine = create_engine(servers["database_url"], pool_size=20, max_overflow=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_sessionmaker(engine):  # type: ignore[no-untyped-def]
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture(scope="session")
+async def table_names(engine) -> list[str]:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        )
+        return [r[0] for r in rows]
+
+
+@pytest.fixture
+async def clean_db(engine, table_names) -> None:  # type: ignore[no-untyped-def]
+    """Every test that touches the database starts from empty tables."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def sessionmaker(clean_db, shared_sessionmaker):  # type: ignore[no-untyped-def]
+    return shared_sessionmaker
+
+
+@pytest.fixture(scope="session")
+def app_settings(servers: dict[str, str]):  # type: ignore[no-untyped-def]
+    from api.settings import Settings
+
+    return Settings.from_env(
+        {
+            "DATABASE_URL": servers["database_url"],
+            "REDIS_URL": servers["redis_url"],
+            "OMS_DATA_DIR": servers["tmp"],
+            "OMS_SECRET_KEY": "test-signing-key-0123456789abcdef0123456789",
+            "OMS_AUTH_CACHE_SECONDS": "0",
+            "OMS_LOG_JSON": "false",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(app_settings):  # type: ignore[no-untyped-def]
+    from api.app import create_app
+
+    application = create_app(app_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app, clean_db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+    async with Api.over_asgi(app) as client:
+        yield client

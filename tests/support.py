@@ -1,0 +1,87 @@
+"""Helpers for API tests: a GraphQL client and the clients' own documents."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+from graphql import OperationDefinitionNode, parse, print_ast
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_CLIENTS = ROOT.parent / "shared" / "clients"
+
+
+@cache
+def client_operations() -> dict[str, tuple[str, str]]:
+    """Every operation of ../shared/clients/*.graphql: name -> (file, document)."""
+    ops: dict[str, tuple[str, str]] = {}
+    for path in sorted(SHARED_CLIENTS.glob("*.graphql")):
+        for definition in parse(path.read_text()).definitions:
+            if isinstance(definition, OperationDefinitionNode) and definition.name:
+                ops[definition.name.value] = (path.name, print_ast(definition))
+    return ops
+
+
+@cache
+def client_variables() -> dict[str, Any]:
+    return json.loads((SHARED_CLIENTS / "variables.json").read_text())
+
+
+def operation(name: str) -> str:
+    return client_operations()[name][1]
+
+
+class GraphQLErrors(AssertionError):
+    pass
+
+
+class Api:
+    """Posts GraphQL documents as a real client would."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.http = client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def over_asgi(cls, app: Any) -> AsyncIterator[Api]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://oms.test", timeout=60
+        ) as client:
+            yield cls(client)
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        **headers: str,
+    ) -> httpx.Response:
+        hdrs = {"Accept": "application/graphql-response+json, application/json", **headers}
+        if key:
+            hdrs["Authorization"] = f"Bearer {key}"
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=hdrs
+        )
+
+    async def run(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        """The whole answer; fails on any GraphQL error."""
+        response = await self.post(query, variables, key=key)
+        body = response.json()
+        if response.status_code != 200 or body.get("errors"):
+            raise GraphQLErrors(f"{response.status_code}: {json.dumps(body, indent=1)}")
+        return body["data"]
+
+    async def op(
+        self, name: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        """Run one of the clients' own operations, unchanged."""
+        return await self.run(operation(name), variables, key=key)
