@@ -6,6 +6,7 @@ from domain.channel.models import Channel, ChannelLocation
 from domain.customer.models import Customer
 from domain.db import Base
 from domain.idempotency import IdempotencyRecord
+from domain.inventory.models import InboundSupply, InboundSupplyLine, InventoryMovement, StockLevel
 
 __all__ = [
     "ApiKey",
@@ -15,6 +16,10 @@ __all__ = [
     "ChannelLocation",
     "Customer",
     "IdempotencyRecord",
+    "InboundSupply",
+    "InboundSupplyLine",
+    "InventoryMovement",
     "Location",
     "Product",
+    "StockLevel",
 ]

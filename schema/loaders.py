@@ -47,7 +47,7 @@ async def _network(session: AsyncSession, channel_ids: list[int]) -> dict[int, l
         .order_by(Location.code)
     )
     out: dict[int, list[Location]] = {}
-    for channel_id, location in rows.tuples():
+    for channel_id, location in rows.all():
         out.setdefault(channel_id, []).append(location)
     return out
 

@@ -73,9 +73,7 @@ async def create_api_key(
                 await session.execute(
                     select(Location.code, Location.id).where(Location.code.in_(codes))
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         for index, code in enumerate(codes):
             if code not in found:

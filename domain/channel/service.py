@@ -190,9 +190,11 @@ async def upsert_channel(
     _validate(errors, data, allow_http_loopback=allow_http_loopback)
     codes = list(dict.fromkeys(data.network))
     found = dict(
-        (await session.execute(select(Location.code, Location.id).where(Location.code.in_(codes))))
-        .tuples()
-        .all()
+        (
+            await session.execute(
+                select(Location.code, Location.id).where(Location.code.in_(codes))
+            )
+        ).all()
     )
     for i, code in enumerate(data.network):
         if code not in found:

@@ -102,29 +102,21 @@ class Viewer:
 async def _api_key_view(info: InfoT, ids: list[int]) -> list[ApiKey]:
     async with info.context.session() as session:
         rows = (
-            (
-                await session.execute(
-                    select(ApiKeyModel, Channel.code)
-                    .outerjoin(Channel, Channel.id == ApiKeyModel.channel_id)
-                    .where(ApiKeyModel.id.in_(ids))
-                    .order_by(ApiKeyModel.id)
-                )
+            await session.execute(
+                select(ApiKeyModel, Channel.code)
+                .outerjoin(Channel, Channel.id == ApiKeyModel.channel_id)
+                .where(ApiKeyModel.id.in_(ids))
+                .order_by(ApiKeyModel.id)
             )
-            .tuples()
-            .all()
-        )
+        ).all()
         locs = (
-            (
-                await session.execute(
-                    select(ApiKeyLocation.api_key_id, Location.code)
-                    .join(Location, Location.id == ApiKeyLocation.location_id)
-                    .where(ApiKeyLocation.api_key_id.in_(ids))
-                    .order_by(Location.code)
-                )
+            await session.execute(
+                select(ApiKeyLocation.api_key_id, Location.code)
+                .join(Location, Location.id == ApiKeyLocation.location_id)
+                .where(ApiKeyLocation.api_key_id.in_(ids))
+                .order_by(Location.code)
             )
-            .tuples()
-            .all()
-        )
+        ).all()
     by_key: dict[int, list[str]] = {}
     for key_id, code in locs:
         by_key.setdefault(key_id, []).append(code)
