@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -24,7 +24,7 @@ from api.graphql_view import OmsGraphQL
 from api.logs import request_id_var
 from api.ratelimit import CostBudget
 from api.settings import Settings
-from domain.db import create_engine, create_sessionmaker
+from domain.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from schema.context import Services
 from schema.root import build_schema
 
@@ -87,7 +87,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, clock: Callable[[], dt.datetime] | None = None
+) -> Starlette:
+    """The application. `clock` is for tests that need to stand at a given time."""
     settings = settings or Settings.from_env()
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (`oms dev` sets them for you)")
@@ -97,14 +100,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     budget = CostBudget(redis, settings.cost_budget_per_minute)
     services = Services(
         sessionmaker=sessionmaker,
+        read_sessionmaker=create_read_sessionmaker(engine),
         token_signing_key=settings.signing_key(),
         allow_http_loopback=not settings.production,
-        clock=_utcnow,
+        clock=clock or _utcnow,
         charge_cost=budget.charge,
     )
     runtime = Runtime(settings=settings, engine=engine, redis=redis, services=services)
     authenticator = Authenticator(
-        sessionmaker, services.token_signing_key, settings.auth_cache_seconds
+        sessionmaker, services.token_signing_key, settings.auth_cache_seconds, services.clock
     )
     view = OmsGraphQL(
         build_schema(production=settings.production),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,8 +33,13 @@ class Authenticator:
     takes effect within `cache_seconds`), which keeps a hot endpoint to its own query."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], signing_key: str, cache_seconds: float
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        signing_key: str,
+        cache_seconds: float,
+        clock: Callable[[], dt.datetime],
     ) -> None:
+        self._clock = clock
         self._sessionmaker = sessionmaker
         self._signing_key = signing_key
         self._cache_seconds = cache_seconds
@@ -51,7 +57,7 @@ class Authenticator:
             if principal is None:
                 raise InvalidCredential("unknown or revoked API key")
             return Authenticated(principal)
-        decoded = principal_for_customer_token(self._signing_key, credential)
+        decoded = principal_for_customer_token(self._signing_key, credential, self._clock())
         if decoded is None:
             raise InvalidCredential("invalid or expired customer token")
         return Authenticated(decoded[0], decoded[1])

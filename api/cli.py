@@ -122,6 +122,28 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> None:
     print(secret)
 
 
+def cmd_inventory_check(args: argparse.Namespace, settings: Settings) -> None:
+    """Compare every stock level with the sums of its ledger movements; exit 1 on any gap."""
+    from domain.db import create_engine, create_read_sessionmaker
+    from domain.inventory.service import ledger_discrepancies
+
+    async def run() -> list[object]:
+        engine = create_engine(_require_db(settings), pool_size=1)
+        try:
+            async with create_read_sessionmaker(engine)() as session:
+                return list(await ledger_discrepancies(session))
+        finally:
+            await engine.dispose()
+
+    gaps = asyncio.run(run())
+    if not gaps:
+        print("ledger and stock levels agree")
+        return
+    for gap in gaps:
+        print(gap)
+    sys.exit(f"{len(gaps)} stock levels differ from their ledger")
+
+
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
     from schema.root import build_schema
 
@@ -163,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help="channel code (CHANNEL keys)")
     p.add_argument("--location", action="append", help="location code (PARTNER keys; repeat)")
     p.set_defaults(fn=cmd_create_api_key)
+
+    p = sub.add_parser("inventory", help="inventory tools")
+    inv = p.add_subparsers(dest="inventory_command", required=True)
+    q = inv.add_parser("check", help="report stock levels that differ from their ledger")
+    q.set_defaults(fn=cmd_inventory_check)
 
     p = sub.add_parser("schema", help="print the GraphQL SDL")
     p.set_defaults(fn=cmd_schema)

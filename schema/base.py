@@ -198,3 +198,51 @@ def build_page(
 
 
 JSON = strawberry.scalars.JSON
+
+
+# ---------- idempotency ----------
+
+
+async def claim_idempotency(
+    info: InfoT, session: Any, operation: str, key: str, request: Any
+) -> dict[str, Any] | None:
+    """Inside the mutation's unit of work: the first result if this key was used for
+    this very request, an IDEMPOTENCY_KEY_REUSED refusal if for another, else None."""
+    from domain import idempotency
+
+    return await idempotency.claim(
+        session,
+        actor=info.context.principal.scope,
+        operation=operation,
+        key=key,
+        fingerprint=idempotency.request_fingerprint(request),
+        now=info.context.now(),
+    )
+
+
+async def complete_idempotency(
+    info: InfoT, session: Any, operation: str, key: str, result: dict[str, Any]
+) -> None:
+    from domain import idempotency
+
+    await idempotency.complete(
+        session, actor=info.context.principal.scope, operation=operation, key=key, result=result
+    )
+
+
+def input_dict(value: Any) -> Any:
+    """A strawberry input as plain data, for fingerprinting a request."""
+    import dataclasses
+    from enum import Enum
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: input_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [input_dict(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

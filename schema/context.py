@@ -18,6 +18,8 @@ class Services:
     """Process-wide dependencies, built once by the process that serves the schema."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Autocommit sessions for reads: no BEGIN/ROLLBACK round trips around a SELECT.
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     token_signing_key: str
     # Plain-HTTP webhooks to loopback are allowed in development and tests only.
     allow_http_loopback: bool
@@ -54,7 +56,7 @@ class Context:
 
     def session(self) -> AsyncSession:
         """A short-lived session of its own, for one read; never shared between fields."""
-        return self.services.sessionmaker()
+        return self.services.read_sessionmaker()
 
     def loader(self, name: str, factory: Callable[[Context], Any]) -> Any:
         """The request's dataloader of this name, created on first use."""

@@ -7,9 +7,11 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.tools import merge_types
 
 from schema.access.resolvers import AccessMutation, AccessQuery
+from schema.availability.resolvers import AvailabilityQuery
 from schema.base import InfoT, Node
 from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
+from schema.inventory.resolvers import InventoryMutation, InventoryQuery
 from schema.limits import MAX_TOKENS, MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
 from schema.node import resolve_node
 
@@ -23,8 +25,12 @@ class NodeQuery:
         return await resolve_node(info, id)
 
 
-Query = merge_types("Query", (NodeQuery, AccessQuery, CatalogQuery, ChannelQuery))
-Mutation = merge_types("Mutation", (AccessMutation, CatalogMutation, ChannelMutation))
+Query = merge_types(
+    "Query", (NodeQuery, AccessQuery, CatalogQuery, ChannelQuery, InventoryQuery, AvailabilityQuery)
+)
+Mutation = merge_types(
+    "Mutation", (AccessMutation, CatalogMutation, ChannelMutation, InventoryMutation)
+)
 
 
 class OmsSchema(strawberry.Schema):

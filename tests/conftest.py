@@ -7,6 +7,7 @@ empty tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -106,16 +107,43 @@ def app_settings(servers: dict[str, str]):  # type: ignore[no-untyped-def]
     )
 
 
+class Clock:
+    """The service's clock in tests: stands still at a known time unless moved."""
+
+    START = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)  # a Monday, 10:00 in Paris
+
+    def __init__(self) -> None:
+        self.now = self.START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        self.now = when
+
+
 @pytest.fixture(scope="session")
-async def app(app_settings):  # type: ignore[no-untyped-def]
+def session_clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clock(session_clock: Clock) -> Iterator[Clock]:
+    session_clock.set(Clock.START)
+    yield session_clock
+    session_clock.set(Clock.START)
+
+
+@pytest.fixture(scope="session")
+async def app(app_settings, session_clock):  # type: ignore[no-untyped-def]
     from api.app import create_app
 
-    application = create_app(app_settings)
+    application = create_app(app_settings, clock=session_clock)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
-async def api(app, clean_db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+async def api(app, clean_db, clock) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
     async with Api.over_asgi(app) as client:
         yield client

@@ -58,6 +58,16 @@ class Principal:
             return f"{self.role.value.lower()}:{self.name}"
         return self.role.value.lower()
 
+    @property
+    def scope(self) -> str:
+        """A stable identity for idempotency keys: the same key from another credential
+        is another request."""
+        if self.role is Role.CUSTOMER:
+            return f"customer:{self.customer_id}"
+        if self.api_key_id is not None:
+            return f"key:{self.api_key_id}"
+        return self.role.value.lower()
+
     def require(self, *roles: Role) -> None:
         if self.role is Role.ANONYMOUS:
             raise Unauthenticated()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from alembic import command
 from alembic.config import Config
+
+from alembic import command
 from api.cli import ROOT
 
 

@@ -1,0 +1,316 @@
+"""Sourcing: which locations send which units of an order.
+
+Pure and deterministic: given the candidate locations with their usable stock, the
+channel's strategy and the order's wishes, it returns a plan and the reasons that
+chose it. Fulfilment options, `sourcingPreview` and `placeOrder` all call it.
+
+The strategy is an ordered list of rules. Two are plan-level and chosen by the order's
+split preference (or, when the order has none, by whichever comes first in the
+channel's list): FEWEST_PARCELS (CONSOLIDATE) and EARLIEST_DELIVERY (FASTEST). The
+others rank locations, in the order given: DISTANCE to the destination (haversine),
+PRIORITY (lower first), COST per shipment (lower first), MOST_STOCK of the basket
+(more first, to balance stock). PICKUP_LOCATION sends a click-and-collect order to
+the chosen store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.availability import calendar
+from domain.geo import haversine_km
+
+CONSOLIDATE = "CONSOLIDATE"
+FASTEST = "FASTEST"
+_INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A candidate location and the units of the basket's SKUs it can use now."""
+
+    location_id: int
+    code: str
+    latitude: float
+    longitude: float
+    timezone: str
+    can_ship: bool
+    can_pickup: bool
+    priority: int
+    cost_minor: int | None
+    handling_days: int
+    cutoff_hour: int
+    stock: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SourcingRequest:
+    lines: Sequence[tuple[str, int]]
+    method: str  # SHIP or PICKUP
+    rules: Sequence[str]
+    max_splits: int
+    now: dt.datetime
+    service_level: str = "STANDARD"
+    split_preference: str | None = None
+    pickup_location_id: int | None = None
+    destination: tuple[float, float] | None = None
+    # Units the channel may sell per SKU (allocation rules); demand above it is not sourced.
+    sellable: Mapping[str, int] | None = None
+
+
+@dataclass
+class PlannedShipment:
+    site: Site
+    method: str
+    lines: dict[str, int]
+    ship_by: dt.datetime | None
+    deliver_by: dt.datetime
+    distance_km: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.site.code,
+            "method": self.method,
+            "lines": dict(sorted(self.lines.items())),
+            "shipBy": self.ship_by.isoformat() if self.ship_by else None,
+            "deliverBy": self.deliver_by.isoformat(),
+            "distanceKm": round(self.distance_km, 1) if self.distance_km is not None else None,
+        }
+
+
+@dataclass
+class Plan:
+    shipments: list[PlannedShipment]
+    unallocated: dict[str, int]
+    preference: str
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unallocated
+
+    @property
+    def deliver_by(self) -> dt.datetime | None:
+        return max((s.deliver_by for s in self.shipments), default=None)
+
+    def explanation(self) -> dict[str, Any]:
+        return {
+            "preference": self.preference,
+            "shipments": [s.to_json() for s in self.shipments],
+            "unallocated": dict(sorted(self.unallocated.items())),
+            "steps": self.reasons,
+        }
+
+
+def default_preference(rules: Sequence[str]) -> str:
+    for rule in rules:
+        if rule == "FEWEST_PARCELS":
+            return CONSOLIDATE
+        if rule == "EARLIEST_DELIVERY":
+            return FASTEST
+    return FASTEST
+
+
+def _distance(site: Site, destination: tuple[float, float] | None) -> float | None:
+    if destination is None:
+        return None
+    return haversine_km(site.latitude, site.longitude, destination[0], destination[1])
+
+
+def _timing(
+    site: Site, request: SourcingRequest, distance: float | None
+) -> tuple[dt.datetime, dt.datetime]:
+    ships = calendar.ship_by(request.now, site.timezone, site.cutoff_hour, site.handling_days)
+    return ships, calendar.deliver_by(ships, distance, request.service_level)
+
+
+def _demand(
+    request: SourcingRequest, reasons: list[dict[str, Any]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Requested units per SKU, capped by what the channel may sell."""
+    demand: dict[str, int] = {}
+    for sku, qty in request.lines:
+        demand[sku] = demand.get(sku, 0) + qty
+    capped: dict[str, int] = {}
+    unallocated: dict[str, int] = {}
+    for sku, qty in demand.items():
+        limit = qty if request.sellable is None else min(qty, request.sellable.get(sku, 0))
+        capped[sku] = limit
+        if limit < qty:
+            unallocated[sku] = qty - limit
+            reasons.append({"step": "allocation", "sku": sku, "requested": qty, "sellable": limit})
+    return capped, unallocated
+
+
+def _take(stock: Mapping[str, int], demand: dict[str, int]) -> dict[str, int]:
+    return {
+        sku: min(stock.get(sku, 0), need)
+        for sku, need in demand.items()
+        if min(stock.get(sku, 0), need) > 0
+    }
+
+
+def _remove(demand: dict[str, int], taken: Mapping[str, int]) -> None:
+    for sku, qty in taken.items():
+        demand[sku] -= qty
+        if demand[sku] == 0:
+            del demand[sku]
+
+
+def plan(sites: Sequence[Site], request: SourcingRequest) -> Plan:
+    reasons: list[dict[str, Any]] = []
+    preference = request.split_preference or default_preference(request.rules)
+    demand, unallocated = _demand(request, reasons)
+    demand = {k: v for k, v in demand.items() if v > 0}
+    shipments: list[PlannedShipment] = []
+
+    if request.method == "PICKUP":
+        store = next((s for s in sites if s.location_id == request.pickup_location_id), None)
+        if store is None or not store.can_pickup:
+            reasons.append({"step": "pickup", "result": "location cannot do click and collect"})
+        else:
+            taken = _take(store.stock, demand)
+            ready = calendar.pickup_ready_by(
+                request.now, store.timezone, store.cutoff_hour, store.handling_days
+            )
+            if taken:
+                shipments.append(PlannedShipment(store, "PICKUP", taken, None, ready, None))
+                _remove(demand, taken)
+            reasons.append(
+                {
+                    "step": "pickup",
+                    "location": store.code,
+                    "whole basket": not demand,
+                    "readyBy": ready.isoformat(),
+                }
+            )
+        if demand and not (preference == FASTEST and request.destination is not None):
+            # Consolidating pickups wait for the whole basket at the store: the rest is
+            # not sourced elsewhere (the caller refuses or backorders it).
+            for sku, qty in demand.items():
+                unallocated[sku] = unallocated.get(sku, 0) + qty
+            return Plan(shipments, unallocated, preference, reasons)
+        sites = [s for s in sites if s.location_id != request.pickup_location_id]
+
+    if demand:
+        ship_plan = _plan_shipping(
+            sites, request, demand, preference, max(1, request.max_splits - len(shipments)), reasons
+        )
+        shipments.extend(ship_plan.shipments)
+        for sku, qty in ship_plan.unallocated.items():
+            unallocated[sku] = unallocated.get(sku, 0) + qty
+    return Plan(shipments, unallocated, preference, reasons)
+
+
+def _plan_shipping(
+    sites: Sequence[Site],
+    request: SourcingRequest,
+    demand: dict[str, int],
+    preference: str,
+    max_splits: int,
+    reasons: list[dict[str, Any]],
+) -> Plan:
+    candidates = []
+    for site in sites:
+        if not site.can_ship or not any(site.stock.get(sku, 0) > 0 for sku in demand):
+            continue
+        distance = _distance(site, request.destination)
+        ships, delivers = _timing(site, request, distance)
+        basket_stock = sum(min(site.stock.get(sku, 0), need) for sku, need in demand.items())
+        rank: list[Any] = []
+        for rule in request.rules:
+            if rule == "DISTANCE":
+                rank.append(distance if distance is not None else _INF)
+            elif rule == "PRIORITY":
+                rank.append(site.priority)
+            elif rule == "COST":
+                rank.append(site.cost_minor if site.cost_minor is not None else _INF)
+            elif rule == "MOST_STOCK":
+                rank.append(-basket_stock)
+            elif rule == "EARLIEST_DELIVERY":
+                rank.append(delivers)
+        rank.append(site.code)
+        candidates.append((tuple(rank), site, distance, ships, delivers))
+    candidates.sort(key=lambda c: c[0])
+    reasons.append(
+        {
+            "step": "candidates",
+            "ranking": [
+                r
+                for r in request.rules
+                if r in ("DISTANCE", "PRIORITY", "COST", "MOST_STOCK", "EARLIEST_DELIVERY")
+            ],
+            "locations": [
+                {
+                    "location": site.code,
+                    "distanceKm": round(distance, 1) if distance is not None else None,
+                    "deliverBy": delivers.isoformat(),
+                    "priority": site.priority,
+                    "costMinor": site.cost_minor,
+                    "canServe": dict(sorted(_take(site.stock, demand).items())),
+                }
+                for _, site, distance, _, delivers in candidates
+            ],
+        }
+    )
+    if not candidates:
+        reasons.append({"step": "plan", "result": "no location can ship any of the basket"})
+        return Plan([], dict(demand), preference)
+
+    def build(order: list[Any], greedy_cover: bool) -> Plan:
+        left = dict(demand)
+        chosen: list[PlannedShipment] = []
+        pool = list(order)
+        while left and pool and len(chosen) < max_splits:
+            if greedy_cover:
+                # The location covering most of what is left; ties by rank (pool order).
+                best = max(pool, key=lambda c: sum(_take(c[1].stock, left).values()))
+            else:
+                best = pool[0]
+            pool.remove(best)
+            taken = _take(best[1].stock, left)
+            if not taken:
+                continue
+            _, site, distance, ships, delivers = best
+            chosen.append(PlannedShipment(site, "SHIP", taken, ships, delivers, distance))
+            _remove(left, taken)
+        return Plan(chosen, left, preference)
+
+    consolidated = build(candidates, greedy_cover=True)
+    fastest = build(sorted(candidates, key=lambda c: (c[4], c[0])), greedy_cover=False)
+
+    def short(p: Plan) -> int:
+        return sum(p.unallocated.values())
+
+    def latest(p: Plan) -> dt.datetime:
+        return p.deliver_by or dt.datetime.max.replace(tzinfo=dt.UTC)
+
+    if preference == CONSOLIDATE:
+        best_plan = min(
+            (consolidated, fastest), key=lambda p: (short(p), len(p.shipments), latest(p))
+        )
+    else:
+        best_plan = min(
+            (fastest, consolidated), key=lambda p: (short(p), latest(p), len(p.shipments))
+        )
+    reasons.append(
+        {
+            "step": "plan",
+            "preference": preference,
+            "maxSplits": max_splits,
+            "alternatives": [
+                {
+                    "name": name,
+                    "parcels": len(p.shipments),
+                    "deliverBy": p.deliver_by.isoformat() if p.deliver_by else None,
+                    "unallocatedUnits": short(p),
+                    "chosen": p is best_plan,
+                }
+                for name, p in (("fewest parcels", consolidated), ("earliest delivery", fastest))
+            ],
+        }
+    )
+    return best_plan
