@@ -197,7 +197,7 @@ def plan(sites: Sequence[Site], request: SourcingRequest) -> Plan:
 
     if demand:
         ship_plan = _plan_shipping(
-            sites, request, demand, preference, max(1, request.max_splits - len(shipments)), reasons
+            sites, request, demand, preference, request.max_splits - len(shipments), reasons
         )
         shipments.extend(ship_plan.shipments)
         for sku, qty in ship_plan.unallocated.items():
@@ -213,13 +213,18 @@ def _plan_shipping(
     max_splits: int,
     reasons: list[dict[str, Any]],
 ) -> Plan:
+    if max_splits < 1:
+        reasons.append({"step": "plan", "result": "no shipment left within maxSplits"})
+        return Plan([], dict(demand), preference)
     candidates = []
     for site in sites:
         if not site.can_ship or not any(site.stock.get(sku, 0) > 0 for sku in demand):
             continue
         distance = _distance(site, request.destination)
         ships, delivers = _timing(site, request, distance)
-        basket_stock = sum(min(site.stock.get(sku, 0), need) for sku, need in demand.items())
+        # Uncapped: MOST_STOCK balances stock, so a location holding more ranks higher
+        # even when both could serve the order.
+        basket_stock = sum(site.stock.get(sku, 0) for sku in demand)
         rank: list[Any] = []
         for rule in request.rules:
             if rule == "DISTANCE":
@@ -289,9 +294,9 @@ def _plan_shipping(
         return p.deliver_by or dt.datetime.max.replace(tzinfo=dt.UTC)
 
     if preference == CONSOLIDATE:
-        best_plan = min(
-            (consolidated, fastest), key=lambda p: (short(p), len(p.shipments), latest(p))
-        )
+        # Fewer parcels, then the strategy's ranking (the greedy plan follows it); delivery
+        # dates count only under FASTEST or when EARLIEST_DELIVERY is a ranking rule.
+        best_plan = min((consolidated, fastest), key=lambda p: (short(p), len(p.shipments)))
     else:
         best_plan = min(
             (fastest, consolidated), key=lambda p: (short(p), latest(p), len(p.shipments))
