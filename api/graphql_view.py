@@ -16,6 +16,7 @@ from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -93,7 +94,30 @@ class OmsGraphQL(GraphQL):
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["auth"] = authenticated
+
+            async def send_with_allow(message: Any) -> None:
+                if message["type"] == "http.response.start" and message["status"] == 405:
+                    message["headers"] = [*message.get("headers", []), (b"allow", b"GET, POST")]
+                await send(message)
+
+            await super().__call__(scope, receive, send_with_allow)
+            return
         await super().__call__(scope, receive, send)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            adapter = kwargs.get("request_adapter")
+            if (
+                exc.status_code == 400
+                and adapter is not None
+                and adapter.method == "GET"
+                and "not allowed" in exc.reason
+            ):
+                raise HTTPException(405, exc.reason) from exc
+            raise
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
         request_id = request_id_var.get() or uuid.uuid4().hex

@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 import orjson
-from sqlalchemy import String, delete, select
+from sqlalchemy import String, delete, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -62,19 +62,28 @@ async def claim(
             code="INVALID",
         )
     ident = {"actor": actor, "operation": operation, "key": key}
-    # An expired key is free again.
-    await session.execute(
-        delete(IdempotencyRecord).filter_by(**ident).where(IdempotencyRecord.expires_at <= now)
+    # One statement: insert the key, or take over an expired one; a live key of an
+    # in-flight request blocks here until that request commits or rolls back.
+    values = insert(IdempotencyRecord).values(
+        **ident, request_hash=fingerprint, result=None, created_at=now, expires_at=now + TTL
     )
-    inserted = await session.execute(
-        insert(IdempotencyRecord)
-        .values(
-            **ident, request_hash=fingerprint, result=None, created_at=now, expires_at=now + TTL
-        )
-        .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
+    claimed = await session.execute(
+        values.on_conflict_do_update(
+            index_elements=[
+                IdempotencyRecord.actor,
+                IdempotencyRecord.operation,
+                IdempotencyRecord.key,
+            ],
+            set_={
+                "request_hash": values.excluded.request_hash,
+                "result": None,
+                "created_at": values.excluded.created_at,
+                "expires_at": values.excluded.expires_at,
+            },
+            where=IdempotencyRecord.expires_at <= now,
+        ).returning(IdempotencyRecord.key)
     )
-    if inserted.first() is not None:
+    if claimed.first() is not None:
         return None
     record = (await session.execute(select(IdempotencyRecord).filter_by(**ident))).scalar_one()
     if record.request_hash != fingerprint:
@@ -87,12 +96,11 @@ async def claim(
 async def complete(
     session: AsyncSession, *, actor: str, operation: str, key: str, result: dict[str, Any]
 ) -> None:
-    record = (
-        await session.execute(
-            select(IdempotencyRecord).filter_by(actor=actor, operation=operation, key=key)
-        )
-    ).scalar_one()
-    record.result = result
+    await session.execute(
+        update(IdempotencyRecord)
+        .filter_by(actor=actor, operation=operation, key=key)
+        .values(result=result)
+    )
 
 
 async def purge_expired(session: AsyncSession, now: dt.datetime) -> int:

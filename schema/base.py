@@ -165,11 +165,14 @@ def decode_cursor(cursor: str | None) -> list[str] | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-    except (binascii.Error, UnicodeDecodeError):
+        text = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text:
         raise GraphQLError(
             "`after` is not a cursor of this connection", extensions={"code": "BAD_USER_INPUT"}
-        ) from None
+        )
+    return text.split("|")
 
 
 @strawberry.type(description="One item of a page, with its cursor.")

@@ -91,11 +91,13 @@ def query_cost(
             if arg.name.value != "first":
                 continue
             if isinstance(arg.value, IntValueNode):
-                return min(int(arg.value.value), MAX_PAGE_SIZE)
+                return max(0, min(int(arg.value.value), MAX_PAGE_SIZE))
             if isinstance(arg.value, VariableNode):
                 value = variables.get(arg.value.name.value)
                 return (
-                    min(int(value), MAX_PAGE_SIZE) if isinstance(value, int) else DEFAULT_PAGE_SIZE
+                    max(0, min(int(value), MAX_PAGE_SIZE))
+                    if isinstance(value, int)
+                    else DEFAULT_PAGE_SIZE
                 )
         return None
 

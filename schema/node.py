@@ -66,3 +66,13 @@ async def _channel(info: InfoT, pk: int) -> Node | None:
             select(channel_models.Channel).where(channel_models.Channel.id == pk)
         )
     return Channel.of(m) if m else None
+
+
+@node_type("ApiKey")
+async def _api_key(info: InfoT, pk: int) -> Node | None:
+    from schema.access.resolvers import _api_key_view
+
+    if info.context.principal.role is not Role.ADMIN:
+        return None
+    views = await _api_key_view(info, [pk])
+    return views[0] if views else None

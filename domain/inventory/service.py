@@ -432,3 +432,16 @@ async def ledger_discrepancies(session: AsyncSession) -> list[Discrepancy]:
         """
     )
     return [Discrepancy(**dict(r)) for r in rows]
+
+
+async def lock_rows(conn: Any, keys: Sequence[tuple[str, int]]) -> None:
+    """Lock existing stock rows across locations, in the global (sku, location) order."""
+    if not keys:
+        return
+    ordered = sorted(set(keys))
+    await conn.execute(
+        "SELECT 1 FROM stock_levels s JOIN unnest($1::text[], $2::bigint[]) AS t(sku, location_id)"
+        " ON s.sku = t.sku AND s.location_id = t.location_id ORDER BY s.sku, s.location_id FOR UPDATE OF s",
+        [k[0] for k in ordered],
+        [k[1] for k in ordered],
+    )
