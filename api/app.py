@@ -73,6 +73,58 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class BodySizeLimit:
+    """Refuses request bodies over a limit with 413 before anything parses them, so an
+    absurd request (a 100,000-line order) costs neither memory nor CPU."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {
+                "errors": [
+                    {
+                        "message": f"request body larger than {self.max_bytes:,} bytes",
+                        "extensions": {"code": "REQUEST_TOO_LARGE"},
+                    }
+                ]
+            },
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 @dataclass
 class Runtime:
     """What the app holds for its lifetime."""
@@ -158,5 +210,6 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

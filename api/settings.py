@@ -31,6 +31,7 @@ class Settings:
     cost_budget_per_minute: int
     allowed_origins: tuple[str, ...]
     smtp_url: str | None
+    max_body_bytes: int
 
     @property
     def production(self) -> bool:
@@ -55,6 +56,7 @@ class Settings:
             cost_budget_per_minute=int(e.get("OMS_COST_BUDGET_PER_MINUTE", "2000000")),
             allowed_origins=tuple(o for o in e.get("OMS_ALLOWED_ORIGINS", "").split(",") if o),
             smtp_url=e.get("OMS_SMTP_URL") or None,
+            max_body_bytes=int(e.get("OMS_MAX_BODY_BYTES", str(5 * 1024 * 1024))),
         )
 
     def signing_key(self) -> str:

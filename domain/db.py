@@ -134,3 +134,14 @@ async def driver_connection(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+# Deadlock detected, serialization failure: the transaction can simply run again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        if candidate is not None and getattr(candidate, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+    return False

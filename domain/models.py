@@ -5,8 +5,10 @@ from domain.catalog.models import Location, Product
 from domain.channel.models import Channel, ChannelLocation
 from domain.customer.models import Customer
 from domain.db import Base
+from domain.fulfillment.models import Shipment, ShipmentLine
 from domain.idempotency import IdempotencyRecord
 from domain.inventory.models import InboundSupply, InboundSupplyLine, InventoryMovement, StockLevel
+from domain.order.models import Order, OrderEvent, OrderLine
 
 __all__ = [
     "ApiKey",
@@ -20,6 +22,11 @@ __all__ = [
     "InboundSupplyLine",
     "InventoryMovement",
     "Location",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
     "Product",
+    "Shipment",
+    "ShipmentLine",
     "StockLevel",
 ]

@@ -54,3 +54,41 @@ async def _network(session: AsyncSession, channel_ids: list[int]) -> dict[int, l
 
 location_by_id = batch_loader(_locations)
 network_by_channel = batch_loader(_network, default=list)
+
+
+async def _channels(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.channel.models import Channel
+
+    rows = await session.scalars(select(Channel).where(Channel.id.in_(ids)))
+    return {r.id: r for r in rows}
+
+
+async def _orders(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.order.queries import orders_by_id
+
+    return await orders_by_id(session, ids)
+
+
+async def _order_lines(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.order.queries import lines_by_order
+
+    return await lines_by_order(session, ids)
+
+
+async def _order_shipments(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.order.queries import shipments_by_order
+
+    return await shipments_by_order(session, ids)
+
+
+async def _shipments(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.order.queries import shipments_by_id
+
+    return await shipments_by_id(session, ids)
+
+
+channel_by_id = batch_loader(_channels)
+order_by_id = batch_loader(_orders)
+lines_of_order = batch_loader(_order_lines, default=list)
+shipments_of_order = batch_loader(_order_shipments, default=list)
+shipment_by_id = batch_loader(_shipments)

@@ -14,6 +14,7 @@ from schema.channel.resolvers import ChannelMutation, ChannelQuery
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
 from schema.limits import MAX_TOKENS, MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
 from schema.node import resolve_node
+from schema.order.resolvers import OrderMutation, OrderQuery
 
 
 @strawberry.type
@@ -26,10 +27,20 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (NodeQuery, AccessQuery, CatalogQuery, ChannelQuery, InventoryQuery, AvailabilityQuery)
+    "Query",
+    (
+        NodeQuery,
+        AccessQuery,
+        CatalogQuery,
+        ChannelQuery,
+        InventoryQuery,
+        AvailabilityQuery,
+        OrderQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (AccessMutation, CatalogMutation, ChannelMutation, InventoryMutation)
+    "Mutation",
+    (AccessMutation, CatalogMutation, ChannelMutation, InventoryMutation, OrderMutation),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from sqlalchemy import select
@@ -19,6 +19,9 @@ from domain.customer.models import Customer
 from domain.customer.service import normalise_email, upsert_customer
 from domain.errors import DomainError
 from schema.base import InfoT, Node, UserError, authorize, pk_of, to_global_id, user_errors
+
+if TYPE_CHECKING:
+    from schema.order.resolvers import OrderConnection
 
 
 @strawberry.enum(description="What an API key may do.")
@@ -87,6 +90,22 @@ class Me:
     name: str | None = strawberry.field(description="The customer's name.")
     customer_id: strawberry.Private[int]
     channel_id: strawberry.Private[int]
+
+    @strawberry.field(description="The customer's own orders on this channel, newest first.")
+    async def orders(
+        self,
+        info: InfoT,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, at most 100.")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+    ) -> Annotated[OrderConnection, strawberry.lazy("schema.order.resolvers")]:
+        from domain.order.queries import OrderFilter
+        from schema.order.resolvers import order_page
+
+        return await order_page(info, OrderFilter(customer_id=self.customer_id), first, after)
 
 
 @strawberry.type(description="Who the caller is, as the API sees them.")

@@ -554,6 +554,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "inboundSupplies": frozenset({ADMIN, PARTNER}),
     "availability": frozenset({ADMIN, CHANNEL}),
     "fulfillmentOptions": frozenset({ADMIN, CHANNEL}),
+    "order": frozenset({ADMIN, CHANNEL, CUSTOMER}),
+    "orderByExternalId": frozenset({ADMIN, CHANNEL}),
+    "orders": frozenset({ADMIN, CHANNEL}),
+    "sourcingPreview": frozenset({ADMIN, CHANNEL}),
     # Mutation
     "createApiKey": frozenset({ADMIN}),
     "revokeApiKey": frozenset({ADMIN}),
@@ -567,6 +571,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "createInboundSupply": frozenset({ADMIN, PARTNER}),
     "receiveInboundSupply": frozenset({ADMIN, PARTNER}),
     "cancelInboundSupply": frozenset({ADMIN, PARTNER}),
+    "placeOrder": frozenset({ADMIN, CHANNEL}),
+    "cancelOrder": frozenset({ADMIN, CHANNEL}),
+    "cancelOrderLines": frozenset({ADMIN, CHANNEL}),
 }
 
 # Queries that take an id or a code: a caller who may not see the object gets null,
@@ -662,6 +669,33 @@ MINIMAL: dict[str, tuple[str, Callable[[Ids], dict[str, Any]]]] = {
         "mutation($id: ID!) { cancelInboundSupply(id: $id) { inboundSupply { status } userErrors { code } } }",
         lambda ids: {"id": ids["supply"]},
     ),
+    "order": ("query($id: ID!) { order(id: $id) { id } }", lambda ids: {"id": ids["order"]}),
+    "orderByExternalId": (
+        '{ orderByExternalId(channel: "web-fr", externalId: "M-1") { id } }',
+        lambda ids: {},
+    ),
+    "orders": ("{ orders(first: 5) { totalCount } }", lambda ids: {}),
+    "sourcingPreview": (
+        "query($input: PlaceOrderInput!) { sourcingPreview(input: $input) { unallocated { sku } } }",
+        lambda ids: {"input": {**variables("PlaceOrder")["input"], "externalId": "M-2"}},
+    ),
+    "placeOrder": (
+        'mutation($input: PlaceOrderInput!) { placeOrder(input: $input, idempotencyKey: "m") { order { id } userErrors { code } } }',
+        lambda ids: {"input": {**variables("PlaceOrder")["input"], "externalId": "M-3"}},
+    ),
+    "cancelOrder": (
+        "mutation($id: ID!) { cancelOrder(orderId: $id) { order { status } userErrors { code } } }",
+        lambda ids: {"id": ids["order"]},
+    ),
+    "cancelOrderLines": (
+        "mutation($input: CancelOrderLinesInput!) { cancelOrderLines(input: $input) { order { status } userErrors { code } } }",
+        lambda ids: {
+            "input": {
+                "orderId": ids["order"],
+                "lines": [{"orderLineId": ids["order-line"], "quantity": 1}],
+            }
+        },
+    ),
 }
 
 
@@ -714,6 +748,18 @@ async def world_ids(api: Api, world: World) -> Ids:
         key=world.admin,
     )
     ids["supply"] = supply["createInboundSupply"]["inboundSupply"]["id"]
+    await api.run(
+        'mutation { adjustStockBatch(input: {location: "WH-LYON", lines: [{sku: "MUG-STONE", delta: 50, reason: FOUND},'
+        ' {sku: "TEE-BLUE-M", delta: 50, reason: FOUND}]}, idempotencyKey: "world") { userErrors { code } } }',
+        key=world.admin,
+    )
+    placed = await api.op(
+        "PlaceOrder",
+        {**variables("PlaceOrder"), "idempotencyKey": "world-order"},
+        key=world.channel,
+    )
+    ids["order"] = placed["placeOrder"]["order"]["id"]
+    ids["order-line"] = placed["placeOrder"]["order"]["lines"][0]["id"]
     return ids
 
 

@@ -14,21 +14,6 @@ from schema.root import build_schema
 from tests.support import client_operations, client_variables
 
 PENDING = {
-    # inventory and availability
-    "Availability",
-    "FulfillmentOptions",
-    "StockLevels",
-    "LowStock",
-    "SetStockLevels",
-    "AdjustStock",
-    # orders
-    "PlaceOrder",
-    "CancelOrder",
-    "OrderByExternalId",
-    "MyOrders",
-    "Orders",
-    "OrderHistory",
-    "SourcingPreview",
     # fulfilment and tracking
     "ShipmentsToPrepare",
     "StartPicking",

@@ -1,0 +1,552 @@
+"""Placing an order: validate, source, reserve and store it, all in one transaction.
+
+The hot path of the system, so it speaks SQL to asyncpg directly (see STACK-NOTES).
+Never oversells: the planned stock rows are locked in one statement in a fixed
+(sku, location) order, re-checked under the lock, and reserved with the table's
+constraints as the last guard. If another order took the stock between the plan and
+the lock, the caller retries the whole transaction with a fresh plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access.principal import Principal, Role
+from domain.availability.service import ChannelConfig, NetworkStock, channel_config, network_stock
+from domain.catalog.service import AddressData, check_address, check_text
+from domain.customer.service import normalise_email, upsert_customer
+from domain.db import driver_connection
+from domain.errors import Collector, DomainError
+from domain.money import InvalidMoney, Money
+from domain.order.events import append_event
+from domain.order.numbers import format_number
+from domain.order.status import LineQuantities, order_status
+from domain.sourcing.planner import Plan, SourcingRequest, plan
+
+MAX_LINES = 5_000
+MAX_QUANTITY = 100_000
+
+
+class InsufficientStock(DomainError):
+    code = "INSUFFICIENT_STOCK"
+
+
+class DuplicateExternalId(DomainError):
+    code = "DUPLICATE_EXTERNAL_ID"
+
+
+class StockConflict(Exception):
+    """Another transaction took planned stock first; retry with a fresh plan."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineData:
+    sku: str
+    quantity: int
+    unit_price: tuple[str, str]
+    discount: tuple[str, str] | None = None
+    tax: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrderData:
+    channel_code: str
+    external_id: str
+    customer_email: str
+    lines: Sequence[OrderLineData]
+    delivery_method: str
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    shipping_address: AddressData | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    service_level: str | None = None
+    pickup_location_code: str | None = None
+    shipping_price: tuple[str, str] | None = None
+    split_preference: str | None = None
+    company: str | None = None
+    purchase_order_number: str | None = None
+    sales_rep: str | None = None
+
+
+@dataclass
+class PricedLine:
+    line_number: int
+    sku: str
+    quantity: int
+    unit_price: int
+    discount: int
+    tax: int
+
+
+@dataclass
+class Prepared:
+    """A validated, priced and sourced order, not yet written."""
+
+    data: PlaceOrderData
+    channel: ChannelConfig
+    email: str
+    lines: list[PricedLine]
+    shipping: int
+    pickup_location_id: int | None
+    plan: Plan
+    stock: NetworkStock
+    backorders: dict[str, tuple[int, int]] = field(default_factory=dict)  # sku -> (location, qty)
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.unit_price * line.quantity for line in self.lines)
+
+    @property
+    def discount(self) -> int:
+        return sum(line.discount for line in self.lines)
+
+    @property
+    def tax(self) -> int:
+        return sum(line.tax for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        return self.subtotal - self.discount + self.shipping
+
+    def decision(self) -> dict[str, Any]:
+        return {
+            **self.plan.explanation(),
+            "backordered": {
+                sku: {"locationId": loc, "quantity": q} for sku, (loc, q) in self.backorders.items()
+            },
+        }
+
+
+def _money(
+    errors: Collector, value: tuple[str, str] | None, currency: str, at: list[str | int]
+) -> int:
+    if value is None:
+        return 0
+    try:
+        money = Money.parse(*value)
+    except InvalidMoney as exc:
+        errors.add(exc.code, exc.message, at)
+        return 0
+    if money.currency != currency:
+        errors.add(
+            "CURRENCY_MISMATCH",
+            f"the channel sells in {currency}, not {money.currency}",
+            [*at, "currency"],
+        )
+    if money.minor < 0:
+        errors.add("OUT_OF_RANGE", "amounts must not be negative", [*at, "amount"])
+    return money.minor
+
+
+async def prepare(
+    session: AsyncSession,
+    principal: Principal,
+    data: PlaceOrderData,
+    now: dt.datetime,
+    *,
+    lock: bool = False,
+    strict: bool = True,
+) -> Prepared:
+    """Everything short of writing: validation, pricing and the sourcing plan.
+
+    `lock` plans on locked stock rows (a last attempt that cannot lose a race);
+    `strict=False` returns a plan with unallocated units instead of refusing (previews)."""
+    if principal.role not in (Role.ADMIN, Role.CHANNEL):
+        raise DomainError("only a channel or an admin places orders", code="FORBIDDEN")
+    channel = await channel_config(session, principal, data.channel_code, ["input", "channel"])
+    errors = Collector()
+    if not 1 <= len(data.external_id) <= 100:
+        errors.add("INVALID", "externalId must be 1 to 100 characters", ["input", "externalId"])
+    email = ""
+    try:
+        email = normalise_email(data.customer_email, ["input", "customer", "email"])
+    except DomainError as exc:
+        errors.errors.append(exc)
+    if not data.lines:
+        errors.add("REQUIRED", "an order has at least one line", ["input", "lines"])
+    if len(data.lines) > MAX_LINES:
+        errors.add("TOO_MANY", f"an order has at most {MAX_LINES:,} lines", ["input", "lines"])
+        errors.raise_if_any()
+    lines: list[PricedLine] = []
+    for i, given in enumerate(data.lines):
+        at: list[str | int] = ["input", "lines", i]
+        if not 1 <= given.quantity <= MAX_QUANTITY:
+            errors.add(
+                "OUT_OF_RANGE",
+                f"quantity must be between 1 and {MAX_QUANTITY:,}",
+                [*at, "quantity"],
+            )
+        price = _money(errors, given.unit_price, channel.currency, [*at, "unitPrice"])
+        discount = _money(errors, given.discount, channel.currency, [*at, "discount"])
+        tax = _money(errors, given.tax, channel.currency, [*at, "tax"])
+        if discount > price * max(given.quantity, 0):
+            errors.add(
+                "OUT_OF_RANGE", "a discount cannot exceed the line's amount", [*at, "discount"]
+            )
+        lines.append(PricedLine(i + 1, given.sku, given.quantity, price, discount, tax))
+    shipping = _money(errors, data.shipping_price, channel.currency, ["input", "shippingPrice"])
+
+    conn = await driver_connection(session)
+    pickup_location_id: int | None = None
+    if data.delivery_method == "SHIP":
+        if data.shipping_address is None:
+            errors.add("REQUIRED", "shipping needs a shippingAddress", ["input", "shippingAddress"])
+        else:
+            check_address(errors, data.shipping_address, ["input", "shippingAddress"])
+        if data.service_level not in (None, "STANDARD", "EXPRESS"):
+            errors.add("INVALID", "unknown service level", ["input", "delivery", "serviceLevel"])
+    elif data.delivery_method == "PICKUP":
+        row = await conn.fetchrow(
+            "SELECT l.id, l.can_pickup, cl.channel_id IS NOT NULL AS in_network FROM locations l"
+            " LEFT JOIN channel_locations cl ON cl.location_id = l.id AND cl.channel_id = $2 WHERE l.code = $1",
+            data.pickup_location_code or "",
+            channel.id,
+        )
+        if row is None or not row["in_network"]:
+            errors.add(
+                "UNKNOWN_LOCATION",
+                f"{data.pickup_location_code!r} is not a store of this channel",
+                ["input", "delivery", "pickupLocation"],
+            )
+        elif not row["can_pickup"]:
+            errors.add(
+                "PICKUP_NOT_AVAILABLE",
+                f"{data.pickup_location_code} does not do click and collect",
+                ["input", "delivery", "pickupLocation"],
+            )
+        else:
+            pickup_location_id = row["id"]
+    else:
+        errors.add("INVALID", "delivery method is SHIP or PICKUP", ["input", "delivery", "method"])
+    is_b2b = channel_kind_is_b2b(
+        await conn.fetchval("SELECT kind FROM channels WHERE id = $1", channel.id)
+    )
+    if data.company is not None and not is_b2b:
+        errors.add("INVALID", "B2B details are for B2B channels", ["input", "b2b"])
+    if is_b2b and not data.company:
+        errors.add("REQUIRED", "a B2B order names its company", ["input", "b2b", "company"])
+    check_text(
+        errors,
+        data.purchase_order_number,
+        ["input", "b2b", "purchaseOrderNumber"],
+        100,
+        required=False,
+    )
+    skus = sorted({line.sku for line in lines})
+    known = {
+        r["sku"]
+        for r in await conn.fetch("SELECT sku FROM products WHERE sku = ANY($1::text[])", skus)
+    }
+    for i, priced in enumerate(lines):
+        if priced.sku not in known:
+            errors.add("UNKNOWN_SKU", f"no product {priced.sku!r}", ["input", "lines", i, "sku"])
+    errors.raise_if_any()
+
+    stock = await network_stock(session, channel.id, skus, lock=lock)
+    sellable = {sku: channel.allocation.sellable(sku, stock.network_available[sku]) for sku in skus}
+    destination = (
+        (data.latitude, data.longitude)
+        if data.latitude is not None and data.longitude is not None
+        else None
+    )
+    sourced = plan(
+        stock.sites,
+        SourcingRequest(
+            lines=[(line.sku, line.quantity) for line in lines],
+            method=data.delivery_method,
+            rules=channel.rules,
+            max_splits=channel.max_splits,
+            now=now,
+            service_level=data.service_level or "STANDARD",
+            split_preference=data.split_preference,
+            pickup_location_id=pickup_location_id,
+            destination=destination,
+            sellable=sellable,
+        ),
+    )
+    prepared = Prepared(data, channel, email, lines, shipping, pickup_location_id, sourced, stock)
+    short = Collector()
+    for sku, qty in sorted(sourced.unallocated.items()):
+        inbound = stock.next_inbound.get(sku)
+        if channel.allow_backorders and inbound is not None:
+            prepared.backorders[sku] = (inbound[0], qty)
+            continue
+        index = next(i for i, line in enumerate(lines) if line.sku == sku)
+        short.add(
+            "INSUFFICIENT_STOCK",
+            f"{sku}: {qty} of the units asked for cannot be served (the channel may sell {sellable[sku]} now"
+            + (
+                ", and the chosen store cannot serve the whole basket"
+                if data.delivery_method == "PICKUP"
+                else ""
+            )
+            + ")",
+            ["input", "lines", index, "quantity"],
+        )
+    if short and strict:
+        raise (
+            InsufficientStock(short.errors[0].message, field=short.errors[0].field)
+            if len(short.errors) == 1
+            else _many(short)
+        )
+    return prepared
+
+
+def _many(short: Collector) -> DomainError:
+    from domain.errors import ValidationFailed
+
+    failure = ValidationFailed(short.errors)
+    failure.code = "INSUFFICIENT_STOCK"
+    return failure
+
+
+def channel_kind_is_b2b(kind: str | None) -> bool:
+    return kind == "B2B"
+
+
+def _assign_to_lines(
+    lines: list[PricedLine], per_sku: dict[str, int], taken: dict[int, int]
+) -> dict[int, int]:
+    """Spread a shipment's per-SKU quantities over the order's lines of that SKU, in line
+    order (a SKU may appear on several lines)."""
+    out: dict[int, int] = {}
+    for line in lines:
+        want = per_sku.get(line.sku, 0)
+        if want <= 0:
+            continue
+        free = line.quantity - taken.get(line.line_number, 0)
+        use = min(free, want)
+        if use > 0:
+            out[line.line_number] = use
+            taken[line.line_number] = taken.get(line.line_number, 0) + use
+            per_sku[line.sku] = want - use
+    return out
+
+
+async def write(session: AsyncSession, principal: Principal, p: Prepared, now: dt.datetime) -> int:
+    """Reserve and store the prepared order; returns its id. Raises StockConflict if the
+    planned stock is gone (the caller retries with a fresh plan)."""
+    conn = await driver_connection(session)
+    data = p.data
+    reserve = sorted(
+        ((sku, s.site.location_id, q) for s in p.plan.shipments for sku, q in s.lines.items()),
+        key=lambda r: (r[0], r[1]),
+    )
+    if reserve:
+        locked = await conn.fetch(
+            "SELECT s.sku, s.location_id, s.on_hand - s.reserved - s.safety_stock - s.damaged AS available"
+            " FROM stock_levels s JOIN unnest($1::text[], $2::bigint[]) AS t(sku, location_id)"
+            " ON s.sku = t.sku AND s.location_id = t.location_id"
+            " ORDER BY s.sku, s.location_id FOR UPDATE OF s",
+            [r[0] for r in reserve],
+            [r[1] for r in reserve],
+        )
+        available = {(r["sku"], r["location_id"]): r["available"] for r in locked}
+        if any(available.get((sku, loc), 0) < q for sku, loc, q in reserve):
+            raise StockConflict()
+
+    customer_id = await upsert_customer(
+        session,
+        channel_id=p.channel.id,
+        email=p.email,
+        name=data.customer_name,
+        phone=data.customer_phone,
+    )
+    address = data.shipping_address
+    sequence_value = await conn.fetchval("SELECT nextval('order_number_seq')")
+    initial_status = order_status(
+        [LineQuantities(line.quantity, 0) for line in p.lines],
+        ["ALLOCATED"] * len(p.plan.shipments) + ["PENDING"] * (1 if p.backorders else 0),
+    )
+    order_id = await conn.fetchval(
+        """
+        INSERT INTO orders (number, channel_id, external_id, customer_id, currency, status, delivery_method,
+            service_level, pickup_location_id, split_preference, ship_name, ship_line1, ship_line2, ship_city,
+            ship_postal_code, ship_country_code, ship_latitude, ship_longitude, company, purchase_order_number,
+            sales_rep, subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, sourcing_decision,
+            placed_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+            $22, $23, $24, $25, $26, $27::jsonb, $28, $28)
+        ON CONFLICT (channel_id, external_id) DO NOTHING
+        RETURNING id
+        """,
+        format_number(int(sequence_value)),
+        p.channel.id,
+        data.external_id,
+        customer_id,
+        p.channel.currency,
+        initial_status,
+        data.delivery_method,
+        data.service_level if data.delivery_method == "SHIP" else None,
+        p.pickup_location_id,
+        p.plan.preference,
+        address.name if address else None,
+        address.line1 if address else None,
+        address.line2 if address else None,
+        address.city if address else None,
+        address.postal_code if address else None,
+        address.country_code if address else None,
+        data.latitude,
+        data.longitude,
+        data.company,
+        data.purchase_order_number,
+        data.sales_rep,
+        p.subtotal,
+        p.discount,
+        p.tax,
+        p.shipping,
+        p.total,
+        orjson.dumps(p.decision()).decode(),
+        now,
+    )
+    if order_id is None:
+        number = await conn.fetchval(
+            "SELECT number FROM orders WHERE channel_id = $1 AND external_id = $2",
+            p.channel.id,
+            data.external_id,
+        )
+        raise DuplicateExternalId(
+            f"this channel already has order {number} with externalId {data.external_id!r}",
+            field=["input", "externalId"],
+        )
+
+    taken: dict[int, int] = {}
+    shipments_lines: list[
+        tuple[str, int, str, dt.datetime | None, dt.datetime | None, dict[int, int]]
+    ] = []
+    for s in p.plan.shipments:
+        shipments_lines.append(
+            (
+                "ALLOCATED",
+                s.site.location_id,
+                s.method,
+                s.ship_by,
+                s.deliver_by,
+                _assign_to_lines(p.lines, dict(s.lines), taken),
+            )
+        )
+    # Backordered units wait in one PENDING shipment per location their supply arrives at.
+    waiting: dict[int, dict[str, int]] = {}
+    for sku, (location_id, qty) in sorted(p.backorders.items()):
+        waiting.setdefault(location_id, {})[sku] = qty
+    for location_id, per_sku in sorted(waiting.items()):
+        shipments_lines.append(
+            ("PENDING", location_id, "SHIP", None, None, _assign_to_lines(p.lines, per_sku, taken))
+        )
+    allocated: dict[int, int] = {}
+    backordered: dict[int, int] = {}
+    for status, _, _, _, _, by_line in shipments_lines:
+        target = backordered if status == "PENDING" else allocated
+        for line_number, q in by_line.items():
+            target[line_number] = target.get(line_number, 0) + q
+
+    line_rows = await conn.fetch(
+        """
+        INSERT INTO order_lines (order_id, line_number, sku, quantity, unit_price_minor, discount_minor, tax_minor,
+            allocated_at_placement, quantity_allocated, quantity_backordered)
+        SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::bigint[],
+            $8::int[], $9::int[], $10::int[])
+        RETURNING id, line_number
+        """,
+        order_id,
+        [line.line_number for line in p.lines],
+        [line.sku for line in p.lines],
+        [line.quantity for line in p.lines],
+        [line.unit_price for line in p.lines],
+        [line.discount for line in p.lines],
+        [line.tax for line in p.lines],
+        [allocated.get(line.line_number, 0) for line in p.lines],
+        [allocated.get(line.line_number, 0) for line in p.lines],
+        [backordered.get(line.line_number, 0) for line in p.lines],
+    )
+    line_ids = {r["line_number"]: r["id"] for r in line_rows}
+    sku_of = {line.line_number: line.sku for line in p.lines}
+    shipment_ids = await _insert_shipments(conn, order_id, shipments_lines, data.service_level, now)
+    sl_shipment, sl_line, sl_sku, sl_qty = [], [], [], []
+    for shipment_id, (_, _, _, _, _, by_line) in zip(shipment_ids, shipments_lines, strict=True):
+        for line_number, q in by_line.items():
+            sl_shipment.append(shipment_id)
+            sl_line.append(line_ids[line_number])
+            sl_sku.append(sku_of[line_number])
+            sl_qty.append(q)
+    await conn.execute(
+        "INSERT INTO shipment_lines (shipment_id, order_line_id, sku, quantity)"
+        " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[])",
+        sl_shipment,
+        sl_line,
+        sl_sku,
+        sl_qty,
+    )
+    if reserve:
+        await conn.execute(
+            "UPDATE stock_levels s SET reserved = s.reserved + t.q, updated_at = $4"
+            " FROM unnest($1::text[], $2::bigint[], $3::int[]) AS t(sku, location_id, q)"
+            " WHERE s.sku = t.sku AND s.location_id = t.location_id",
+            [r[0] for r in reserve],
+            [r[1] for r in reserve],
+            [r[2] for r in reserve],
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO inventory_movements (sku, location_id, kind, reserved_delta, reference, actor, occurred_at)"
+            " SELECT sku, location_id, 'RESERVE', q, $4, $5, $6 FROM unnest($1::text[], $2::bigint[], $3::int[])"
+            " AS t(sku, location_id, q)",
+            [r[0] for r in reserve],
+            [r[1] for r in reserve],
+            [r[2] for r in reserve],
+            f"order:{order_id}",
+            principal.actor,
+            now,
+        )
+    await append_event(
+        conn,
+        order_id=order_id,
+        channel_id=p.channel.id,
+        type="ORDER_PLACED",
+        actor=principal.actor,
+        payload={
+            "status": initial_status,
+            "externalId": data.external_id,
+            "total": str(Money(p.total, p.channel.currency)),
+            "currency": p.channel.currency,
+            "skus": {line.sku: line.quantity for line in p.lines},
+        },
+        now=now,
+    )
+    return int(order_id)
+
+
+async def _insert_shipments(
+    conn: Any,
+    order_id: int,
+    shipments: list[tuple[str, int, str, dt.datetime | None, dt.datetime | None, dict[int, int]]],
+    service_level: str | None,
+    now: dt.datetime,
+) -> list[int]:
+    rows = await conn.fetch(
+        """
+        INSERT INTO shipments (order_id, location_id, method, status, service_level, ship_by, deliver_by, created_at, updated_at)
+        SELECT $1, location_id, method, status, service_level, ship_by, deliver_by, $8, $8
+        FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+            AS t(location_id, method, status, service_level, ship_by, deliver_by)
+        RETURNING id, location_id, method, status
+        """,
+        order_id,
+        [s[1] for s in shipments],
+        [s[2] for s in shipments],
+        [s[0] for s in shipments],
+        [service_level if s[2] == "SHIP" else None for s in shipments],
+        [s[3] for s in shipments],
+        [s[4] for s in shipments],
+        now,
+    )
+    # (location, method, status) is unique within one placement's shipments.
+    ids = {(r["location_id"], r["method"], r["status"]): r["id"] for r in rows}
+    return [ids[(s[1], s[2], s[0])] for s in shipments]

@@ -1,0 +1,253 @@
+"""GraphQL types of orders and their lines and events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from domain.order.queries import EventRow, LineRow, OrderRow
+from schema.base import JSON, Address, InfoT, Money, Node, UserError, to_global_id
+from schema.loaders import channel_by_id, lines_of_order, location_by_id, shipments_of_order
+
+if TYPE_CHECKING:
+    from schema.catalog.types import Location
+    from schema.channel.types import Channel
+    from schema.fulfillment.types import Shipment
+
+
+@strawberry.enum(description="Where an order stands, derived from its lines and shipments.")
+class OrderStatus(Enum):
+    PLACED = "PLACED"
+    BACKORDERED = "BACKORDERED"
+    CONFIRMED = "CONFIRMED"
+    IN_PREPARATION = "IN_PREPARATION"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    SHIPPED = "SHIPPED"
+    PARTIALLY_DELIVERED = "PARTIALLY_DELIVERED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum(description="Where the order's returns stand.")
+class ReturnStatus(Enum):
+    NONE = "NONE"
+    REQUESTED = "REQUESTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    PARTIALLY_RETURNED = "PARTIALLY_RETURNED"
+    RETURNED = "RETURNED"
+
+
+@strawberry.type(description="Who ordered.")
+class Customer:
+    email: str = strawberry.field(description="Email (lower case).")
+    name: str | None = strawberry.field(description="Name.")
+    phone: str | None = strawberry.field(description="Phone.")
+
+
+@strawberry.type(description="B2B details of an order.")
+class B2BDetails:
+    company: str | None = strawberry.field(description="The buying company.")
+    purchase_order_number: str | None = strawberry.field(
+        description="The buyer's purchase order number."
+    )
+    sales_rep: str | None = strawberry.field(description="The sales rep who took it.")
+
+
+@strawberry.type(description="A SKU on an order, and what became of its units.")
+class OrderLine(Node):
+    line_number: int = strawberry.field(description="Position on the order, from 1.")
+    sku: str = strawberry.field(description="The SKU.")
+    quantity: int = strawberry.field(description="Units ordered.")
+    unit_price: Money = strawberry.field(description="Price of one unit.")
+    discount: Money = strawberry.field(description="Discount on the whole line.")
+    tax: Money = strawberry.field(description="Tax included in the line's amount.")
+    quantity_cancelled: int = strawberry.field(description="Units cancelled.")
+    quantity_allocated: int = strawberry.field(
+        description="Units allocated to a location (reserved)."
+    )
+    quantity_backordered: int = strawberry.field(description="Units waiting for inbound supply.")
+    quantity_shipped: int = strawberry.field(description="Units shipped or picked up.")
+    quantity_delivered: int = strawberry.field(description="Units delivered or picked up.")
+    quantity_returned: int = strawberry.field(description="Units returned.")
+    order_pk: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, r: LineRow, currency: str) -> OrderLine:
+        return cls(
+            id=to_global_id("OrderLine", r.id),
+            line_number=r.line_number,
+            sku=r.sku,
+            quantity=r.quantity,
+            unit_price=Money.of(r.unit_price_minor, currency),
+            discount=Money.of(r.discount_minor, currency),
+            tax=Money.of(r.tax_minor, currency),
+            quantity_cancelled=r.quantity_cancelled,
+            quantity_allocated=r.quantity_allocated,
+            quantity_backordered=r.quantity_backordered,
+            quantity_shipped=r.quantity_shipped,
+            quantity_delivered=r.quantity_delivered,
+            quantity_returned=r.quantity_returned,
+            order_pk=r.order_id,
+        )
+
+
+@strawberry.type(description="One thing that happened to an order.")
+class OrderEvent:
+    sequence: int = strawberry.field(
+        description="Gap-free position in the order's history, from 1."
+    )
+    type: str = strawberry.field(description="What happened, e.g. ORDER_PLACED, SHIPMENT_SHIPPED.")
+    occurred_at: dt.datetime = strawberry.field(description="When.")
+    actor: str | None = strawberry.field(
+        description="Who: a key's role and name, a customer, or system."
+    )
+    payload: JSON | None = strawberry.field(description="Details, with stable keys per type.")
+
+    @classmethod
+    def of(cls, e: EventRow) -> OrderEvent:
+        return cls(
+            sequence=e.sequence,
+            type=e.type,
+            occurred_at=e.occurred_at,
+            actor=e.actor,
+            payload=e.payload,  # type: ignore[arg-type]  # the JSON scalar takes any JSON value
+        )
+
+
+@strawberry.type(description="One purchase, from any channel.")
+class Order(Node):
+    number: str = strawberry.field(description="Human number to read and say, e.g. 100045-7.")
+    external_id: str = strawberry.field(description="The channel's own id, unique per channel.")
+    customer: Customer = strawberry.field(description="Who ordered.")
+    status: OrderStatus = strawberry.field(description="Derived from lines and shipments.")
+    return_status: ReturnStatus = strawberry.field(description="Where its returns stand.")
+    placed_at: dt.datetime = strawberry.field(description="When it was placed.")
+    currency: str = strawberry.field(description="ISO 4217 currency of all its amounts.")
+    subtotal: Money = strawberry.field(description="Sum of unit price x quantity.")
+    discount: Money = strawberry.field(description="Sum of line discounts.")
+    tax: Money = strawberry.field(description="Tax included in the amounts.")
+    shipping: Money = strawberry.field(description="Shipping charged.")
+    total: Money = strawberry.field(description="subtotal - discount + shipping.")
+    delivery_method: str = strawberry.field(description="SHIP or PICKUP.")
+    service_level: str | None = strawberry.field(description="STANDARD or EXPRESS, when shipped.")
+    split_preference: str = strawberry.field(description="CONSOLIDATE or FASTEST, as sourced.")
+    shipping_address: Address | None = strawberry.field(description="Where it goes, when shipped.")
+    b2b: B2BDetails | None = strawberry.field(description="B2B details, on B2B channels.")
+    row: strawberry.Private[OrderRow]
+
+    @classmethod
+    def of(cls, r: OrderRow) -> Order:
+        c = r.currency
+        return cls(
+            id=to_global_id("Order", r.id),
+            number=r.number,
+            external_id=r.external_id,
+            customer=Customer(email=r.customer_email, name=r.customer_name, phone=r.customer_phone),
+            status=OrderStatus(r.status),
+            return_status=ReturnStatus(r.return_status),
+            placed_at=r.placed_at,
+            currency=c,
+            subtotal=Money.of(r.subtotal_minor, c),
+            discount=Money.of(r.discount_minor, c),
+            tax=Money.of(r.tax_minor, c),
+            shipping=Money.of(r.shipping_minor, c),
+            total=Money.of(r.total_minor, c),
+            delivery_method=r.delivery_method,
+            service_level=r.service_level,
+            split_preference=r.split_preference,
+            shipping_address=(
+                Address(
+                    name=r.ship_name,
+                    line1=r.ship_line1,
+                    line2=r.ship_line2,
+                    city=r.ship_city or "",
+                    postal_code=r.ship_postal_code or "",
+                    country_code=r.ship_country_code or "",
+                )
+                if r.ship_line1
+                else None
+            ),
+            b2b=(
+                B2BDetails(
+                    company=r.company,
+                    purchase_order_number=r.purchase_order_number,
+                    sales_rep=r.sales_rep,
+                )
+                if r.company
+                else None
+            ),
+            row=r,
+        )
+
+    @strawberry.field(description="The channel it came from.")
+    async def channel(
+        self, info: InfoT
+    ) -> Annotated[Channel, strawberry.lazy("schema.channel.types")]:
+        from schema.channel.types import Channel
+
+        return Channel.of(
+            await info.context.loader("channel", channel_by_id).load(self.row.channel_id)
+        )
+
+    @strawberry.field(description="Its lines.")
+    async def lines(self, info: InfoT) -> list[OrderLine]:
+        rows = await info.context.loader("lines", lines_of_order).load(self.row.id)
+        return [OrderLine.of(r, self.row.currency) for r in rows]
+
+    @strawberry.field(description="Its shipments: one per location and method, as sourced.")
+    async def shipments(
+        self, info: InfoT
+    ) -> list[Annotated[Shipment, strawberry.lazy("schema.fulfillment.types")]]:
+        from schema.fulfillment.types import Shipment
+
+        rows = await info.context.loader("shipments", shipments_of_order).load(self.row.id)
+        return [Shipment.of(r, self.row) for r in rows]
+
+    @strawberry.field(description="For click and collect: the store.")
+    async def pickup_location(
+        self, info: InfoT
+    ) -> Annotated[Location, strawberry.lazy("schema.catalog.types")] | None:
+        from schema.catalog.types import Location
+
+        if self.row.pickup_location_id is None:
+            return None
+        return Location.of(
+            await info.context.loader("location", location_by_id).load(self.row.pickup_location_id)
+        )
+
+    @strawberry.field(
+        description="The sourcing plan stored at placement and the reasons that chose it."
+    )
+    async def sourcing_decision(self, info: InfoT) -> JSON | None:
+        from domain.order.models import Order as OrderModel
+
+        async with info.context.session() as session:
+            order = await session.get(OrderModel, self.row.id)
+        return order.sourcing_decision if order else None  # type: ignore[return-value]
+
+    @strawberry.field(description="Its history, in sequence order.")
+    async def events(
+        self,
+        info: InfoT,
+        first: Annotated[
+            int | None, strawberry.argument(description="At most 100 (default 100).")
+        ] = None,
+        after_sequence: Annotated[
+            int | None, strawberry.argument(description="Only events after this one.")
+        ] = None,
+    ) -> list[OrderEvent]:
+        from domain.order.queries import events_of
+
+        size = 100 if first is None else max(0, min(first, 100))
+        async with info.context.session() as session:
+            rows = await events_of(session, self.row.id, after_sequence or 0, size)
+        return [OrderEvent.of(e) for e in rows]
+
+
+@strawberry.type(description="Result of an order mutation.")
+class OrderPayload:
+    order: Order | None = strawberry.field(description="The order as it now stands.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")
