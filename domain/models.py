@@ -5,10 +5,12 @@ from domain.catalog.models import Location, Product
 from domain.channel.models import Channel, ChannelLocation
 from domain.customer.models import Customer
 from domain.db import Base
-from domain.fulfillment.models import Shipment, ShipmentLine
+from domain.fulfillment.models import Shipment, ShipmentLine, TrackingEvent
 from domain.idempotency import IdempotencyRecord
 from domain.inventory.models import InboundSupply, InboundSupplyLine, InventoryMovement, StockLevel
+from domain.notifications.models import Notification
 from domain.order.models import Order, OrderEvent, OrderLine
+from domain.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -22,6 +24,7 @@ __all__ = [
     "InboundSupplyLine",
     "InventoryMovement",
     "Location",
+    "Notification",
     "Order",
     "OrderEvent",
     "OrderLine",
@@ -29,4 +32,7 @@ __all__ = [
     "Shipment",
     "ShipmentLine",
     "StockLevel",
+    "TrackingEvent",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

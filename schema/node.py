@@ -76,3 +76,38 @@ async def _api_key(info: InfoT, pk: int) -> Node | None:
         return None
     views = await _api_key_view(info, [pk])
     return views[0] if views else None
+
+
+@node_type("Order")
+async def _order(info: InfoT, pk: int) -> Node | None:
+    from schema.order.resolvers import load_order
+
+    if info.context.principal.role not in (Role.ADMIN, Role.CHANNEL, Role.CUSTOMER):
+        return None
+    return await load_order(info, pk)
+
+
+@node_type("Shipment")
+async def _shipment(info: InfoT, pk: int) -> Node | None:
+    from schema.fulfillment.resolvers import load_shipment
+
+    return await load_shipment(info, pk)
+
+
+@node_type("OrderLine")
+async def _order_line(info: InfoT, pk: int) -> Node | None:
+    from domain.order.models import OrderLine as LineModel
+    from schema.order.resolvers import load_order
+    from schema.order.types import OrderLine
+
+    async with info.context.session() as session:
+        line = await session.get(LineModel, pk)
+    if line is None or await load_order(info, line.order_id) is None:
+        return None
+    from domain.order.queries import lines_by_order
+
+    async with info.context.session() as session:
+        rows = (await lines_by_order(session, [line.order_id])).get(line.order_id, [])
+    order = await load_order(info, line.order_id)
+    row = next((r for r in rows if r.id == pk), None)
+    return OrderLine.of(row, order.currency) if row and order else None

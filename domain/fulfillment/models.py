@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, func
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import Base, created_at_column, id_column
@@ -48,6 +57,11 @@ class Shipment(Base):
     ship_by: Mapped[dt.datetime | None] = mapped_column()
     deliver_by: Mapped[dt.datetime | None] = mapped_column()
     pickup_code: Mapped[str | None] = mapped_column(String(16))
+    pickup_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    parcels: Mapped[int | None] = mapped_column(Integer)
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
+    # occurred_at of the last carrier event that moved it: older events only join history.
+    last_tracking_at: Mapped[dt.datetime | None] = mapped_column()
     shipped_at: Mapped[dt.datetime | None] = mapped_column()
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = created_at_column()
@@ -67,3 +81,25 @@ class ShipmentLine(Base):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     quantity_cancelled: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class TrackingEvent(Base):
+    """A carrier's scan of a shipment. Kept whatever its effect: a late or duplicate
+    event joins the history without moving the shipment."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (UniqueConstraint("carrier", "event_id"),)
+
+    id: Mapped[int] = id_column()
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipments.id", ondelete="CASCADE"), index=True
+    )
+    carrier: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(24))
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    location: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # Whether it moved the shipment (false: late, out of order, or not a valid step).
+    applied: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[dt.datetime] = created_at_column()

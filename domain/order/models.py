@@ -6,16 +6,16 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
+    BigInteger,
     CheckConstraint,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -134,6 +134,7 @@ class OrderEvent(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "sequence"),
         Index("ix_order_events_channel_id", "channel_id", "id"),
+        Index("ix_order_events_unstamped", "id", postgresql_where=text("stream_seq IS NULL")),
     )
 
     id: Mapped[int] = id_column()
@@ -144,6 +145,6 @@ class OrderEvent(Base):
     actor: Mapped[str] = mapped_column(String(300))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[dt.datetime] = created_at_column()
-    # Set once the relay has handed the event to the worker (webhooks, publishing).
-    relayed: Mapped[bool] = mapped_column(Boolean, server_default="false", index=True)
-    note: Mapped[str | None] = mapped_column(Text)
+    # Position on the global event stream, stamped by the relay in commit order (ids
+    # are taken at insert time and can commit out of order; stream positions cannot).
+    stream_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
