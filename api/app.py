@@ -10,7 +10,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -19,12 +20,23 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import documents
 from api.auth import Authenticator
+from api.eventhub import EventHub
 from api.graphql_view import OmsGraphQL
 from api.logs import request_id_var
+from api.payments import DevelopmentRefunds
 from api.ratelimit import CostBudget
 from api.settings import Settings
-from domain.db import create_engine, create_read_sessionmaker, create_sessionmaker
+from domain.db import (
+    asyncpg_dsn,
+    create_engine,
+    create_read_sessionmaker,
+    create_sessionmaker,
+    sqlalchemy_url,
+)
+from jobs.queue import ArqQueue
+from jobs.relay import relay_once
 from schema.context import Services
 from schema.root import build_schema
 
@@ -133,6 +145,7 @@ class Runtime:
     engine: AsyncEngine
     redis: Redis
     services: Services
+    authenticator: Authenticator
 
 
 def _utcnow() -> dt.datetime:
@@ -148,19 +161,38 @@ def create_app(
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (`oms dev` sets them for you)")
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     sessionmaker = create_sessionmaker(engine)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    # Lazy: nothing connects until first use, so the API starts (and places orders)
+    # while Redis is down; jobs wait in PostgreSQL until it is back.
+    redis = ArqRedis(
+        connection_pool=ConnectionPool.from_url(
+            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+        )
+    )
+    queue = ArqQueue(redis)
+    read_sessionmaker = create_read_sessionmaker(engine)
+    hub = EventHub(
+        asyncpg_dsn(sqlalchemy_url(settings.database_url)),
+        relay=lambda: relay_once(sessionmaker, queue),
+    )
     budget = CostBudget(redis, settings.cost_budget_per_minute)
     services = Services(
         sessionmaker=sessionmaker,
-        read_sessionmaker=create_read_sessionmaker(engine),
+        read_sessionmaker=read_sessionmaker,
         token_signing_key=settings.signing_key(),
         allow_http_loopback=not settings.production,
         clock=clock or _utcnow,
         charge_cost=budget.charge,
+        extra={"event_hub": hub, "job_queue": queue, "payments": DevelopmentRefunds()},
     )
-    runtime = Runtime(settings=settings, engine=engine, redis=redis, services=services)
     authenticator = Authenticator(
         sessionmaker, services.token_signing_key, settings.auth_cache_seconds, services.clock
+    )
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        services=services,
+        authenticator=authenticator,
     )
     view = OmsGraphQL(
         build_schema(production=settings.production),
@@ -195,9 +227,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.runtime = runtime
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             await redis.aclose()
             await engine.dispose()
 
@@ -207,6 +241,7 @@ def create_app(
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *documents.ROUTES,
         ],
         lifespan=lifespan,
     )

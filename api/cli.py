@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from api.report_cli import register_report
 from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the GraphQL SDL")
     p.set_defaults(fn=cmd_schema)
+
+    register_report(sub)
     return parser
 
 

@@ -389,14 +389,55 @@ async def _load(session: AsyncSession) -> DemoSummary:
         # target at a local receiver later; the demo itself sets none.
         await upsert_channel(session, channel, allow_http_loopback=True)
     keys_created = await _seed_keys(session)
-    # Stock goes here once inventory exists (after locations and products, which it
-    # refers to), in this same transaction so a half-seeded database never shows.
+    # Stock after locations and products, in this same transaction so a half-seeded
+    # database never shows.
+    await _seed_stock(session, [loc.code for loc in locations], [p.sku for p in demo_products()])
     return DemoSummary(
         locations=len(locations),
         channels=len(CHANNELS),
         products=products,
         keys_created=keys_created,
     )
+
+
+async def _seed_stock(session: AsyncSession, location_codes: list[str], skus: list[str]) -> None:
+    """A believable spread: warehouses hold most SKUs in depth, stores a few units of
+    some, a few SKUs run low (to show LOW_STOCK and reorder points) or out. Counted
+    through the same operation a WMS uses, so the ledger starts right."""
+    import datetime as dt
+    import random
+
+    from domain.access.principal import SYSTEM
+    from domain.inventory.service import CountLine, set_stock_levels
+
+    rng = random.Random(20261122)  # deterministic: the same demo every time
+    now = dt.datetime.now(dt.UTC)
+    for code in location_codes:
+        warehouse = code.startswith(("WH-", "TPL-"))
+        lines = []
+        for sku in skus:
+            if not warehouse and rng.random() < 0.5:
+                continue
+            on_hand = rng.randint(20, 400) if warehouse else rng.randint(0, 12)
+            if rng.random() < 0.05:
+                on_hand = rng.randint(0, 3)  # running low
+            lines.append(
+                CountLine(
+                    sku=sku,
+                    on_hand=on_hand,
+                    safety_stock=2 if warehouse else 0,
+                    reorder_point=15 if warehouse else 2,
+                )
+            )
+        await set_stock_levels(
+            session,
+            SYSTEM,
+            location_code=code,
+            as_of=now,
+            lines=lines,
+            reference="demo-seed",
+            now=now,
+        )
 
 
 async def seed(database_url: str, *, force: bool = False) -> DemoSummary:

@@ -3,6 +3,8 @@ the status codes and media type of the GraphQL over HTTP specification."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import uuid
 from typing import Any
@@ -53,6 +55,15 @@ def _status_for(result: ExecutionResult, modern: bool) -> int:
         request_error = all(not e.path for e in result.errors)
         return 400 if request_error else 500 if "INTERNAL" in codes else 200
     return 200
+
+
+_expiry_watchers: set[asyncio.Task[None]] = set()
+
+
+async def _close_when_expired(websocket: WebSocket, seconds: float) -> None:
+    await asyncio.sleep(max(0.0, seconds))
+    with contextlib.suppress(Exception):
+        await websocket.close(code=4401, reason="credential expired")
 
 
 class OmsGraphQL(GraphQL):
@@ -139,6 +150,13 @@ class OmsGraphQL(GraphQL):
             raise ConnectionRejectionError({"message": str(exc)}) from exc
         context.principal = authenticated.principal
         context.principal_expires_at = authenticated.expires_at
+        if authenticated.expires_at is not None and isinstance(context.request, WebSocket):
+            # A customer token that expires closes the socket; the client must reconnect
+            # with a fresh one (and resume with afterSequence).
+            remaining = (authenticated.expires_at - self.services.clock()).total_seconds()
+            task = asyncio.create_task(_close_when_expired(context.request, remaining))
+            _expiry_watchers.add(task)
+            task.add_done_callback(_expiry_watchers.discard)
         return None
 
     async def process_result(

@@ -133,6 +133,13 @@ async def driver_connection(session: AsyncSession) -> Any:
     ORM 0.2-0.3x of raw asyncpg throughput). Statements run in the session's transaction."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before the first statement *it*
+    # runs; statements sent straight to asyncpg would otherwise each commit on their own
+    # (and their row locks end with them). Begin now. Autocommit (read) sessions are
+    # left alone: `_start_transaction` is a no-op for them.
+    if getattr(adapted, "_transaction", None) is None:
+        await adapted._start_transaction()
     return raw.driver_connection
 
 

@@ -10,6 +10,16 @@ from domain.idempotency import IdempotencyRecord
 from domain.inventory.models import InboundSupply, InboundSupplyLine, InventoryMovement, StockLevel
 from domain.notifications.models import Notification
 from domain.order.models import Order, OrderEvent, OrderLine
+from domain.publishing.models import (
+    ChannelPublication,
+    ChannelPublishState,
+    ChannelStockPublished,
+    InventoryAlert,
+    LowStockFlag,
+    PublishDirtySku,
+)
+from domain.returns.models import Refund, ReturnLine
+from domain.returns.models import Return as ReturnCase
 from domain.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -18,17 +28,26 @@ __all__ = [
     "Base",
     "Channel",
     "ChannelLocation",
+    "ChannelPublication",
+    "ChannelPublishState",
+    "ChannelStockPublished",
     "Customer",
     "IdempotencyRecord",
     "InboundSupply",
     "InboundSupplyLine",
+    "InventoryAlert",
     "InventoryMovement",
     "Location",
+    "LowStockFlag",
     "Notification",
     "Order",
     "OrderEvent",
     "OrderLine",
     "Product",
+    "PublishDirtySku",
+    "Refund",
+    "ReturnCase",
+    "ReturnLine",
     "Shipment",
     "ShipmentLine",
     "StockLevel",

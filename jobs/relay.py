@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.db import UnitOfWork, driver_connection
 from domain.events.stream import StreamEvent, stamp_pending
+from domain.notifications.service import fan_out as notification_fan_out
 from domain.ports import EventConsumer, Job, JobQueue
+from domain.webhooks.service import fan_out as webhook_fan_out
 
 log = logging.getLogger("oms.relay")
 
@@ -27,6 +29,10 @@ def register(consumer: EventConsumer) -> EventConsumer:
     if consumer not in CONSUMERS:
         CONSUMERS.append(consumer)
     return consumer
+
+
+register(notification_fan_out)
+register(webhook_fan_out)
 
 
 async def relay_once(

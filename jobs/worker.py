@@ -16,6 +16,12 @@ from arq.connections import RedisSettings
 
 from domain.db import UnitOfWork, create_engine, create_sessionmaker
 from domain.idempotency import purge_expired
+from jobs.notifications import CRON_JOBS as NOTIFICATION_CRON_JOBS
+from jobs.notifications import FUNCTIONS as NOTIFICATION_FUNCTIONS
+from jobs.publishing import CRON_JOBS as PUBLISHING_CRON_JOBS
+from jobs.publishing import FUNCTIONS as PUBLISHING_FUNCTIONS
+from jobs.webhooks import CRON_JOBS as WEBHOOK_CRON_JOBS
+from jobs.webhooks import FUNCTIONS as WEBHOOK_FUNCTIONS
 
 log = logging.getLogger("oms.jobs")
 
@@ -38,13 +44,41 @@ async def purge_expired_idempotency_keys(ctx: dict[str, Any]) -> int:
     return count
 
 
+async def relay_events(ctx: dict[str, Any]) -> int:
+    """Stamp and fan out committed events. API processes relay on every NOTIFY; this
+    cron is the worker's own pass, so jobs still flow when no API process runs."""
+    from jobs.queue import ArqQueue
+    from jobs.relay import relay_once
+
+    total = 0
+    while True:
+        batch = await relay_once(ctx["sessionmaker"], ArqQueue(ctx["redis"]))
+        total += len(batch)
+        if len(batch) < 1000:
+            return total
+
+
 def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 
 class WorkerSettings:
-    functions = [purge_expired_idempotency_keys]
-    cron_jobs = [cron(purge_expired_idempotency_keys, minute={7}, run_at_startup=False)]
+    functions = [
+        purge_expired_idempotency_keys,
+        relay_events,
+        *NOTIFICATION_FUNCTIONS,
+        *WEBHOOK_FUNCTIONS,
+        *PUBLISHING_FUNCTIONS,
+    ]
+    cron_jobs = [
+        cron(purge_expired_idempotency_keys, minute={7}, run_at_startup=False),
+        cron(
+            relay_events, second=set(range(0, 60, 5)), run_at_startup=True, unique=True, timeout=60
+        ),
+        *NOTIFICATION_CRON_JOBS,
+        *WEBHOOK_CRON_JOBS,
+        *PUBLISHING_CRON_JOBS,
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()

@@ -92,3 +92,49 @@ order_by_id = batch_loader(_orders)
 lines_of_order = batch_loader(_order_lines, default=list)
 shipments_of_order = batch_loader(_order_shipments, default=list)
 shipment_by_id = batch_loader(_shipments)
+
+
+async def _tracking(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.order.queries import tracking_by_shipment
+
+    return await tracking_by_shipment(session, ids)
+
+
+tracking_of_shipment = batch_loader(_tracking, default=list)
+
+
+async def _returns(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.returns.queries import returns_by_id
+
+    return await returns_by_id(session, ids)
+
+
+async def _order_returns(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.returns.queries import returns_by_order
+
+    return await returns_by_order(session, ids)
+
+
+async def _return_lines(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.returns.queries import lines_by_return
+
+    return await lines_by_return(session, ids)
+
+
+async def _refunds(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.returns.queries import refunds_by_return
+
+    return await refunds_by_return(session, ids)
+
+
+async def _order_line(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    from domain.order.queries import lines_by_id
+
+    return await lines_by_id(session, ids)
+
+
+return_by_id = batch_loader(_returns)
+returns_of_order = batch_loader(_order_returns, default=list)
+lines_of_return = batch_loader(_return_lines, default=list)
+refunds_of_return = batch_loader(_refunds, default=list)
+order_line_by_id = batch_loader(_order_line)

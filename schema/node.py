@@ -111,3 +111,10 @@ async def _order_line(info: InfoT, pk: int) -> Node | None:
     order = await load_order(info, line.order_id)
     row = next((r for r in rows if r.id == pk), None)
     return OrderLine.of(row, order.currency) if row and order else None
+
+
+@node_type("Return")
+async def _return(info: InfoT, pk: int) -> Node | None:
+    from schema.returns.resolvers import load_return
+
+    return await load_return(info, pk)

@@ -11,10 +11,16 @@ from schema.availability.resolvers import AvailabilityQuery
 from schema.base import InfoT, Node
 from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
+from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
 from schema.limits import MAX_TOKENS, MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
 from schema.node import resolve_node
 from schema.order.resolvers import OrderMutation, OrderQuery
+from schema.publishing import PublishingQuery
+from schema.realtime import RealtimeSubscription
+from schema.reporting import ReportingQuery
+from schema.returns.resolvers import ReturnsMutation, ReturnsQuery
+from schema.webhooks.resolvers import WebhookMutation, WebhookQuery
 
 
 @strawberry.type
@@ -36,11 +42,25 @@ Query = merge_types(
         InventoryQuery,
         AvailabilityQuery,
         OrderQuery,
+        FulfillmentQuery,
+        WebhookQuery,
+        ReturnsQuery,
+        ReportingQuery,
+        PublishingQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (AccessMutation, CatalogMutation, ChannelMutation, InventoryMutation, OrderMutation),
+    (
+        AccessMutation,
+        CatalogMutation,
+        ChannelMutation,
+        InventoryMutation,
+        OrderMutation,
+        FulfillmentMutation,
+        WebhookMutation,
+        ReturnsMutation,
+    ),
 )
 
 
@@ -56,6 +76,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return OmsSchema(
         query=Query,
         mutation=Mutation,
+        subscription=RealtimeSubscription,
         extensions=[
             lambda: ParserCache(maxsize=1024),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

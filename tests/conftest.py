@@ -7,6 +7,7 @@ empty tables.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from api.embedded import EmbeddedPostgres, EmbeddedRedis
 from domain.db import create_engine, create_sessionmaker
@@ -82,8 +84,19 @@ async def table_names(engine) -> list[str]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def clean_db(engine, table_names) -> None:  # type: ignore[no-untyped-def]
     """Every test that touches the database starts from empty tables."""
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE"))
+    # The app's event relay may hold locks on the event tables at this moment; a
+    # deadlock between it and TRUNCATE aborts one of them, so try again.
+    for attempt in range(5):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
+                )
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture

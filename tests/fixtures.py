@@ -89,4 +89,9 @@ async def world(api: Api, sessionmaker: Any) -> World:
         other_partner=await make_key(
             sessionmaker, "PARTNER", "Paris store app", locations=["ST-PARIS-11"]
         ),
+        keys={
+            "both-partner": await make_key(
+                sessionmaker, "PARTNER", "3PL for both", locations=["WH-LYON", "ST-PARIS-11"]
+            )
+        },
     )

@@ -18,6 +18,7 @@ from domain.catalog.service import check_code, check_text, unknown_skus
 from domain.channel.models import CHANNEL_KINDS, Channel, ChannelLocation
 from domain.errors import Collector
 from domain.money import is_currency
+from domain.publishing.service import channel_configured
 
 SOURCING_RULES = (
     "PICKUP_LOCATION",
@@ -258,4 +259,5 @@ async def upsert_channel(
         insert(ChannelLocation),
         [{"channel_id": channel.id, "location_id": found[c]} for c in codes],
     )
+    await channel_configured(session, channel.id)  # what it may sell may have changed
     return channel, new_secret

@@ -102,7 +102,9 @@ class OrderLine(Base):
         ),
         CheckConstraint(
             "quantity_shipped <= quantity_allocated AND quantity_delivered <= quantity_shipped"
-            " AND quantity_returned <= quantity_delivered AND quantity_returned >= 0",
+            # An undeliverable parcel comes back without being delivered: returns are
+            # bounded by what shipped here; customers' returns by what was delivered (in code).
+            " AND quantity_returned <= quantity_shipped AND quantity_returned >= 0",
             name="flow",
         ),
         Index("ix_order_lines_sku", "sku"),

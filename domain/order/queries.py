@@ -163,6 +163,17 @@ async def lines_by_order(
     return out
 
 
+async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, LineRow]:
+    conn = await driver_connection(session)
+    rows = await conn.fetch(
+        "SELECT id, order_id, line_number, sku, quantity, unit_price_minor, discount_minor, tax_minor,"
+        " quantity_cancelled, quantity_allocated, quantity_backordered, quantity_shipped, quantity_delivered,"
+        " quantity_returned FROM order_lines WHERE id = ANY($1::bigint[])",
+        list(ids),
+    )
+    return {r["id"]: LineRow(**dict(r)) for r in rows}
+
+
 _SHIPMENT_SQL = """
 SELECT s.id, s.order_id, s.location_id, s.method, s.status, s.service_level, s.carrier, s.service,
        s.tracking_number, s.tracking_url, s.ship_by, s.deliver_by, s.pickup_code, s.shipped_at, s.delivered_at,
@@ -281,3 +292,51 @@ async def count_orders(session: AsyncSession, principal: Principal, f: OrderFilt
     where, args = _where(principal, f)
     conn = await driver_connection(session)
     return int(await conn.fetchval(f"SELECT count(*) FROM {ORDER_FROM}{where}", *args))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingRow:
+    shipment_id: int
+    status: str
+    occurred_at: dt.datetime
+    location: str | None
+    description: str | None
+    applied: bool
+    carrier: str
+    event_id: str
+
+
+async def tracking_by_shipment(
+    session: AsyncSession, shipment_ids: Sequence[int]
+) -> dict[int, list[TrackingRow]]:
+    conn = await driver_connection(session)
+    rows = await conn.fetch(
+        "SELECT shipment_id, status, occurred_at, location, description, applied, carrier, event_id"
+        " FROM tracking_events WHERE shipment_id = ANY($1::bigint[]) ORDER BY shipment_id, occurred_at, id",
+        list(shipment_ids),
+    )
+    out: dict[int, list[TrackingRow]] = {}
+    for r in rows:
+        out.setdefault(r["shipment_id"], []).append(TrackingRow(**dict(r)))
+    return out
+
+
+async def shipments_at(
+    session: AsyncSession,
+    location_id: int,
+    statuses: Sequence[str] | None,
+    size: int,
+    after: tuple[dt.datetime, int] | None,
+) -> list[ShipmentRow]:
+    """A location's work list, most urgent (earliest ship-by) first; keyset pagination."""
+    conn = await driver_connection(session)
+    far = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+    args: list[Any] = [location_id, list(statuses) if statuses else None, far, size + 1]
+    where = "s.location_id = $1 AND ($2::text[] IS NULL OR s.status = ANY($2::text[]))"
+    if after is not None:
+        args.extend(after)
+        where += " AND (COALESCE(s.ship_by, $3), s.id) > ($5, $6)"
+    rows = await conn.fetch(
+        _SHIPMENT_SQL + f" WHERE {where} ORDER BY COALESCE(s.ship_by, $3), s.id LIMIT $4", *args
+    )
+    return [_shipment(r) for r in rows]

@@ -12,7 +12,7 @@ from domain.access.principal import Role
 from domain.order.queries import OrderRow, ShipmentRow
 from schema.base import Address, InfoT, Node, UserError, to_global_id
 from schema.catalog.types import Location
-from schema.loaders import location_by_id, order_by_id
+from schema.loaders import location_by_id, order_by_id, tracking_of_shipment
 
 if TYPE_CHECKING:
     from schema.order.types import Order
@@ -33,6 +33,17 @@ class ShipmentStatus(Enum):
     READY_FOR_PICKUP = "READY_FOR_PICKUP"
     PICKED_UP = "PICKED_UP"
     CANCELLED = "CANCELLED"
+
+
+@strawberry.type(description="A carrier's scan of a shipment.")
+class TrackingEvent:
+    status: ShipmentStatus = strawberry.field(description="What the carrier reported.")
+    occurred_at: dt.datetime = strawberry.field(description="When it happened.")
+    location: str | None = strawberry.field(description="Where, as the carrier says it.")
+    description: str | None = strawberry.field(description="The carrier's words.")
+    applied: bool = strawberry.field(
+        description="Whether it moved the shipment (false: late, duplicate step or out of order)."
+    )
 
 
 @strawberry.type(description="Units of one order line in a shipment.")
@@ -109,6 +120,28 @@ class Shipment(Node):
         from schema.order.types import Order
 
         return Order.of(await info.context.loader("order", order_by_id).load(self.row.order_id))
+
+    @strawberry.field(
+        description="The carrier's scans, oldest first (including late ones that moved nothing)."
+    )
+    async def tracking_events(self, info: InfoT) -> list[TrackingEvent]:
+        rows = await info.context.loader("tracking", tracking_of_shipment).load(self.row.id)
+        return [
+            TrackingEvent(
+                status=ShipmentStatus(r.status),
+                occurred_at=r.occurred_at,
+                location=r.location,
+                description=r.description,
+                applied=r.applied,
+            )
+            for r in rows
+        ]
+
+    @strawberry.field(
+        description="Printable packing slip (PDF); `.html` instead of `.pdf` for HTML."
+    )
+    def packing_slip_url(self) -> str:
+        return f"/shipments/{self.id}/packing-slip.pdf"
 
     @strawberry.field(
         description="Code the customer shows to collect a pickup; for the customer and the channel, not the store."

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from schema.catalog.types import Location
     from schema.channel.types import Channel
     from schema.fulfillment.types import Shipment
+    from schema.returns.resolvers import Return
 
 
 @strawberry.enum(description="Where an order stands, derived from its lines and shipments.")
@@ -205,6 +206,16 @@ class Order(Node):
 
         rows = await info.context.loader("shipments", shipments_of_order).load(self.row.id)
         return [Shipment.of(r, self.row) for r in rows]
+
+    @strawberry.field(description="Its return cases.")
+    async def returns(
+        self, info: InfoT
+    ) -> list[Annotated[Return, strawberry.lazy("schema.returns.resolvers")]]:
+        from schema.loaders import returns_of_order
+        from schema.returns.resolvers import Return
+
+        rows = await info.context.loader("order_returns", returns_of_order).load(self.row.id)
+        return [Return.of(r) for r in rows]
 
     @strawberry.field(description="For click and collect: the store.")
     async def pickup_location(

@@ -558,6 +558,16 @@ MATRIX: dict[str, frozenset[str]] = {
     "orderByExternalId": frozenset({ADMIN, CHANNEL}),
     "orders": frozenset({ADMIN, CHANNEL}),
     "sourcingPreview": frozenset({ADMIN, CHANNEL}),
+    "shipments": frozenset({ADMIN, PARTNER}),
+    "shipment": frozenset({ADMIN, PARTNER, CHANNEL, CUSTOMER}),
+    "return": frozenset({ADMIN, PARTNER, CHANNEL, CUSTOMER}),
+    "webhookSubscriptions": frozenset({ADMIN, CHANNEL, PARTNER}),
+    "webhookDeliveries": frozenset({ADMIN, CHANNEL, PARTNER}),
+    "ordersReport": frozenset({ADMIN}),
+    "returnsReport": frozenset({ADMIN}),
+    "channelPublications": frozenset({ADMIN, CHANNEL}),
+    "channelSyncStatus": frozenset({ADMIN, CHANNEL}),
+    "inventoryAlerts": frozenset({ADMIN, PARTNER}),
     # Mutation
     "createApiKey": frozenset({ADMIN}),
     "revokeApiKey": frozenset({ADMIN}),
@@ -574,6 +584,23 @@ MATRIX: dict[str, frozenset[str]] = {
     "placeOrder": frozenset({ADMIN, CHANNEL}),
     "cancelOrder": frozenset({ADMIN, CHANNEL}),
     "cancelOrderLines": frozenset({ADMIN, CHANNEL}),
+    "startPicking": frozenset({ADMIN, PARTNER}),
+    "packShipment": frozenset({ADMIN, PARTNER}),
+    "shipShipment": frozenset({ADMIN, PARTNER}),
+    "markReadyForPickup": frozenset({ADMIN, PARTNER}),
+    "confirmPickup": frozenset({ADMIN, PARTNER}),
+    "recordTrackingEvent": frozenset({ADMIN, PARTNER}),
+    "requestReturn": frozenset({ADMIN, CHANNEL, CUSTOMER}),
+    "approveReturn": frozenset({ADMIN, CHANNEL}),
+    "rejectReturn": frozenset({ADMIN, CHANNEL}),
+    "cancelReturn": frozenset({ADMIN, CHANNEL, CUSTOMER}),
+    "receiveReturn": frozenset({ADMIN, PARTNER}),
+    "completeRepair": frozenset({ADMIN, PARTNER}),
+    "refundReturn": frozenset({ADMIN, CHANNEL}),
+    "refundProviderCallback": frozenset({ADMIN}),
+    "createWebhookSubscription": frozenset({ADMIN, CHANNEL, PARTNER}),
+    "deleteWebhookSubscription": frozenset({ADMIN, CHANNEL, PARTNER}),
+    "replayWebhookDelivery": frozenset({ADMIN, CHANNEL, PARTNER}),
 }
 
 # Queries that take an id or a code: a caller who may not see the object gets null,
@@ -696,6 +723,116 @@ MINIMAL: dict[str, tuple[str, Callable[[Ids], dict[str, Any]]]] = {
             }
         },
     ),
+    "shipments": (
+        '{ shipments(location: "WH-LYON", first: 5) { edges { node { id } } } }',
+        lambda ids: {},
+    ),
+    "shipment": (
+        "query($id: ID!) { shipment(id: $id) { id } }",
+        lambda ids: {"id": ids["shipment"]},
+    ),
+    "startPicking": (
+        "mutation($id: ID!) { startPicking(shipmentId: $id) { shipment { status } userErrors { code } } }",
+        lambda ids: {"id": ids["shipment"]},
+    ),
+    "packShipment": (
+        "mutation($id: ID!) { packShipment(shipmentId: $id) { shipment { status } userErrors { code } } }",
+        lambda ids: {"id": ids["packable"]},
+    ),
+    "shipShipment": (
+        'mutation($id: ID!) { shipShipment(input: {shipmentId: $id, carrier: "COLISSIMO", trackingNumber: "6A999"})'
+        " { shipment { status } userErrors { code } } }",
+        lambda ids: {"id": ids["shippable"]},
+    ),
+    "markReadyForPickup": (
+        "mutation($id: ID!) { markReadyForPickup(shipmentId: $id) { shipment { status } userErrors { code } } }",
+        lambda ids: {"id": ids["pickable"]},
+    ),
+    "confirmPickup": (
+        "mutation($id: ID!, $code: String!) { confirmPickup(shipmentId: $id, pickupCode: $code)"
+        " { shipment { status } userErrors { code } } }",
+        lambda ids: {"id": ids["ready"], "code": ids["pickup-code"]},
+    ),
+    "recordTrackingEvent": (
+        'mutation($id: ID!) { recordTrackingEvent(input: {shipmentId: $id, eventId: "m-1", status: IN_TRANSIT,'
+        ' occurredAt: "2026-11-23T10:00:00Z"}) { shipment { status } duplicate userErrors { code } } }',
+        lambda ids: {"id": ids["shipped"]},
+    ),
+    "return": (
+        "query($id: ID!) { return(id: $id) { id } }",
+        lambda ids: {"id": ids["return-approved"]},
+    ),
+    "requestReturn": (
+        'mutation($input: RequestReturnInput!) { requestReturn(input: $input, idempotencyKey: "m")'
+        " { return { id } userErrors { code } } }",
+        lambda ids: {
+            "input": {
+                "orderId": ids["delivered"],
+                "lines": [
+                    {"orderLineId": ids["delivered-line"], "quantity": 1, "reasonCode": "OTHER"}
+                ],
+            }
+        },
+    ),
+    "approveReturn": (
+        "mutation($id: ID!) { approveReturn(returnId: $id) { return { status } userErrors { code } } }",
+        lambda ids: {"id": ids["return-requested"]},
+    ),
+    "rejectReturn": (
+        'mutation($id: ID!) { rejectReturn(returnId: $id, reason: "no") { return { status } userErrors { code } } }',
+        lambda ids: {"id": ids["return-requested"]},
+    ),
+    "cancelReturn": (
+        "mutation($id: ID!) { cancelReturn(returnId: $id) { return { status } userErrors { code } } }",
+        lambda ids: {"id": ids["return-approved"]},
+    ),
+    "receiveReturn": (
+        'mutation($id: ID!) { receiveReturn(input: {returnId: $id, location: "WH-LYON", lines: [{sku: "MUG-STONE",'
+        ' quantity: 1, condition: GOOD, disposition: REPAIR}]}, idempotencyKey: "m") { return { status } userErrors { code } } }',
+        lambda ids: {"id": ids["return-approved"]},
+    ),
+    "completeRepair": (
+        'mutation($id: ID!) { completeRepair(input: {returnId: $id, sku: "MUG-STONE", quantity: 1, outcome: "RESTOCK"})'
+        " { return { status } userErrors { code } } }",
+        lambda ids: {"id": ids["return-repairing"]},
+    ),
+    "refundReturn": (
+        'mutation($id: ID!) { refundReturn(returnId: $id, idempotencyKey: "m") { refund { status } userErrors { code } } }',
+        lambda ids: {"id": ids["return-repairing"]},
+    ),
+    "refundProviderCallback": (
+        "mutation($id: ID!) { refundProviderCallback(refundId: $id, succeeded: true) { refund { status } userErrors { code } } }",
+        lambda ids: {"id": ids["refund"]},
+    ),
+    "webhookSubscriptions": ("{ webhookSubscriptions { id } }", lambda ids: {}),
+    "webhookDeliveries": ("{ webhookDeliveries(first: 5) { totalCount } }", lambda ids: {}),
+    "createWebhookSubscription": (
+        'mutation { createWebhookSubscription(input: {url: "https://matrix.example.com/hook", '
+        'topics: ["ORDER_PLACED"]}) { secret userErrors { code } } }',
+        lambda ids: {},
+    ),
+    "deleteWebhookSubscription": (
+        "mutation($id: ID!) { deleteWebhookSubscription(id: $id) { webhookSubscription { id } } }",
+        lambda ids: {"id": "V2ViaG9va1N1YnNjcmlwdGlvbjox"},  # WebhookSubscription:1
+    ),
+    "replayWebhookDelivery": (
+        "mutation($id: ID!) { replayWebhookDelivery(id: $id) { webhookDelivery { id } } }",
+        lambda ids: {"id": "V2ViaG9va0RlbGl2ZXJ5OjE"},  # WebhookDelivery:1
+    ),
+    "ordersReport": (
+        '{ ordersReport(from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z") { fillRate } }',
+        lambda ids: {},
+    ),
+    "returnsReport": (
+        '{ returnsReport(from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z") { byReason { units } } }',
+        lambda ids: {},
+    ),
+    "channelPublications": (
+        '{ channelPublications(channel: "web-fr", first: 5) { totalCount } }',
+        lambda ids: {},
+    ),
+    "channelSyncStatus": ('{ channelSyncStatus(channel: "web-fr") { channel } }', lambda ids: {}),
+    "inventoryAlerts": ("{ inventoryAlerts(first: 5) { totalCount } }", lambda ids: {}),
 }
 
 
@@ -731,23 +868,142 @@ async def credentials(api: Api, world: World) -> dict[str, str | None]:
     return {
         ADMIN: world.admin,
         CHANNEL: world.channel,
-        PARTNER: world.partner,
+        PARTNER: world.keys["both-partner"],
         CUSTOMER: await world.customer_token(api),
         ANONYMOUS: None,
     }
 
 
-async def world_ids(api: Api, world: World) -> Ids:
+# What each operation's minimal document needs to exist first (built only for it: the
+# matrix runs hundreds of cases).
+NEEDS_SUPPLY = {"receiveInboundSupply", "cancelInboundSupply"}
+NEEDS_ORDER = {"placeOrder", "order", "cancelOrder", "cancelOrderLines", "shipment", "startPicking"}
+NEEDS_RETURNS = {
+    "return",
+    "requestReturn",
+    "approveReturn",
+    "rejectReturn",
+    "cancelReturn",
+    "receiveReturn",
+    "completeRepair",
+    "refundReturn",
+    "refundProviderCallback",
+}
+NEEDS_SHIPMENTS = {
+    "packShipment",
+    "shipShipment",
+    "markReadyForPickup",
+    "confirmPickup",
+    "recordTrackingEvent",
+}
+
+
+async def world_ids(api: Api, world: World, field: str = "") -> Ids:
     data = await api.run("{ channels { code id } apiKeys { name role id } }", key=world.admin)
     ids = {c["code"]: c["id"] for c in data["channels"]}
     [partner_key] = [k["id"] for k in data["apiKeys"] if k["name"] == "Lyon WMS"]
     ids["partner-key"] = partner_key
+    if field in NEEDS_SUPPLY:
+        await _supply(api, world, ids)
+    if field in NEEDS_ORDER | NEEDS_SHIPMENTS:
+        await _order(api, world, ids)
+    if field in NEEDS_SHIPMENTS:
+        await _shipments(api, world, ids)
+    if field in NEEDS_RETURNS:
+        await _returns(api, world, ids)
+    return ids
+
+
+async def _returns(api: Api, world: World, ids: Ids) -> None:
+    """A delivered order with three returns: approved, requested (outside policy: a
+    merchant's), and one under repair with a pending refund."""
+    await api.run(
+        'mutation { adjustStockBatch(input: {location: "WH-LYON", lines: [{sku: "MUG-STONE", delta: 50, reason: FOUND},'
+        ' {sku: "TEE-BLUE-M", delta: 50, reason: FOUND}]}, idempotencyKey: "world-returns") { userErrors { code } } }',
+        key=world.admin,
+    )
+    v = {**variables("PlaceOrder"), "idempotencyKey": "world-delivered"}
+    v["input"] = {**v["input"], "externalId": "W-DELIVERED"}
+    v["input"]["lines"] = [{**v["input"]["lines"][1], "quantity": 5}]  # five mugs
+    order = (await api.op("PlaceOrder", v, key=world.channel))["placeOrder"]["order"]
+    shipment = order["shipments"][0]["id"]
+    for name in ("StartPicking", "PackShipment"):
+        await api.op(name, {"shipmentId": shipment}, key=world.admin)
+    ship = variables("ShipShipment")
+    ship["input"].update(shipmentId=shipment, trackingNumber="TRKDELIVERED")
+    await api.op("ShipShipment", ship, key=world.admin)
+    track = variables("RecordTrackingEvent")
+    track["input"].update(
+        eventId="w-d",
+        status="DELIVERED",
+        occurredAt="2026-11-23T09:00:00+01:00",
+        trackingNumber="TRKDELIVERED",
+    )
+    await api.op("RecordTrackingEvent", track, key=world.admin)
+    ids["delivered"] = order["id"]
+    ids["delivered-line"] = order["lines"][0]["id"]
+
+    async def open_return(key: str, idem: str, **extra: Any) -> str:
+        answer = await api.op(
+            "RequestReturn",
+            {
+                "input": {
+                    "orderId": order["id"],
+                    "lines": [
+                        {
+                            "orderLineId": order["lines"][0]["id"],
+                            "quantity": 1,
+                            "reasonCode": "OTHER",
+                        }
+                    ],
+                    **extra,
+                },
+                "idempotencyKey": idem,
+            },
+            key=key,
+        )
+        return str(answer["requestReturn"]["return"]["id"])
+
+    ids["return-approved"] = await open_return(world.admin, "w-r1")
+    repairing = await open_return(world.admin, "w-r2")
+    await api.run(
+        'mutation($id: ID!) { receiveReturn(input: {returnId: $id, location: "WH-LYON", lines: [{sku: "MUG-STONE", quantity: 1,'
+        ' condition: DAMAGED, disposition: REPAIR}]}, idempotencyKey: "w-rc") { userErrors { code } } }',
+        {"id": repairing},
+        key=world.admin,
+    )
+    ids["return-repairing"] = repairing
+    refunded = await open_return(world.admin, "w-r4")
+    await api.run(
+        'mutation($id: ID!) { receiveReturn(input: {returnId: $id, location: "WH-LYON", lines: [{sku: "MUG-STONE", quantity: 1,'
+        ' condition: GOOD, disposition: RESTOCK}]}, idempotencyKey: "w-rc4") { userErrors { code } } }',
+        {"id": refunded},
+        key=world.admin,
+    )
+    refund = await api.run(
+        'mutation($id: ID!) { refundReturn(returnId: $id, idempotencyKey: "w-refund") { refund { id } } }',
+        {"id": refunded},
+        key=world.admin,
+    )
+    ids["refund"] = refund["refundReturn"]["refund"]["id"]
+    # Outside policy (the product made non-returnable for a moment), a merchant's case waits.
+    products = variables("UpsertProducts")["input"]
+    mug = next(p for p in products if p["sku"] == "MUG-STONE")
+    await api.op("UpsertProducts", {"input": [{**mug, "returnable": False}]}, key=world.admin)
+    ids["return-requested"] = await open_return(world.admin, "w-r3")
+    await api.op("UpsertProducts", {"input": [mug]}, key=world.admin)
+
+
+async def _supply(api: Api, world: World, ids: Ids) -> None:
     supply = await api.run(
         'mutation { createInboundSupply(input: {reference: "PO-WORLD", kind: PURCHASE_ORDER, location: "WH-LYON",'
         ' expectedAt: "2026-12-01T00:00:00Z", lines: [{sku: "MUG-STONE", quantity: 5}]}) { inboundSupply { id } } }',
         key=world.admin,
     )
     ids["supply"] = supply["createInboundSupply"]["inboundSupply"]["id"]
+
+
+async def _order(api: Api, world: World, ids: Ids) -> None:
     await api.run(
         'mutation { adjustStockBatch(input: {location: "WH-LYON", lines: [{sku: "MUG-STONE", delta: 50, reason: FOUND},'
         ' {sku: "TEE-BLUE-M", delta: 50, reason: FOUND}]}, idempotencyKey: "world") { userErrors { code } } }',
@@ -760,7 +1016,46 @@ async def world_ids(api: Api, world: World) -> Ids:
     )
     ids["order"] = placed["placeOrder"]["order"]["id"]
     ids["order-line"] = placed["placeOrder"]["order"]["lines"][0]["id"]
-    return ids
+    ids["shipment"] = placed["placeOrder"]["order"]["shipments"][0]["id"]
+
+
+async def _shipments(api: Api, world: World, ids: Ids) -> None:
+    await api.run(
+        'mutation { adjustStockBatch(input: {location: "ST-PARIS-11", lines: [{sku: "MUG-STONE", delta: 50, reason: FOUND},'
+        ' {sku: "TEE-BLUE-M", delta: 50, reason: FOUND}]}, idempotencyKey: "world-paris") { userErrors { code } } }',
+        key=world.admin,
+    )
+
+    async def shipment_in(states: list[str], external_id: str, pickup: bool = False) -> str:
+        v = {**variables("PlaceOrder"), "idempotencyKey": f"world-{external_id}"}
+        v["input"] = {**v["input"], "externalId": external_id}
+        if pickup:
+            v["input"]["delivery"] = {"method": "PICKUP", "pickupLocation": "ST-PARIS-11"}
+        order = (await api.op("PlaceOrder", v, key=world.channel))["placeOrder"]["order"]
+        shipment = order["shipments"][0]["id"]
+        for state in states:
+            if state == "ship":
+                v = variables("ShipShipment")
+                v["input"].update(
+                    shipmentId=shipment, trackingNumber=f"TRK{external_id.replace('-', '')}"
+                )
+                await api.op("ShipShipment", v, key=world.admin)
+            else:
+                await api.op(state, {"shipmentId": shipment}, key=world.admin)
+        return str(shipment)
+
+    ids["packable"] = await shipment_in(["StartPicking"], "W-PACK")
+    ids["pickable"] = await shipment_in(["StartPicking"], "W-PICKUP", pickup=True)
+    ids["shippable"] = await shipment_in(["StartPicking", "PackShipment"], "W-SHIP")
+    ids["shipped"] = await shipment_in(["StartPicking", "PackShipment", "ship"], "W-SHIPPED")
+    ready = await shipment_in(["StartPicking", "MarkReadyForPickup"], "W-READY", pickup=True)
+    ids["ready"] = ready
+    code = await api.run(
+        "query ($id: ID!) { node(id: $id) { ... on Shipment { pickupCode } } }",
+        {"id": ready},
+        key=world.admin,
+    )
+    ids["pickup-code"] = code["node"]["pickupCode"]
 
 
 def minimal(field: str) -> tuple[str, Callable[[Ids], dict[str, Any]]]:
@@ -788,7 +1083,7 @@ async def test_an_operation_is_refused_to_a_principal_outside_the_matrix(
 ) -> None:
     document, make_variables = minimal(field)
     key = (await credentials(api, world))[principal]
-    ids = await world_ids(api, world)
+    ids = await world_ids(api, world, field)
     before, rows = await snapshot(api, world), await row_counts(engine, table_names)
 
     response = await api.post(document, make_variables(ids), key=key)
@@ -816,7 +1111,7 @@ async def test_an_operation_runs_for_a_principal_in_the_matrix(
 ) -> None:
     document, make_variables = minimal(field)
     key = (await credentials(api, world))[principal]
-    ids = await world_ids(api, world)
+    ids = await world_ids(api, world, field)
 
     response = await api.post(document, make_variables(ids), key=key)
 

@@ -14,24 +14,7 @@ from schema.root import build_schema
 from tests.support import client_operations, client_variables
 
 PENDING = {
-    # fulfilment and tracking
-    "ShipmentsToPrepare",
-    "StartPicking",
-    "PackShipment",
-    "ShipShipment",
-    "RecordTrackingEvent",
-    "MarkReadyForPickup",
-    "ConfirmPickup",
-    "OrderTracking",
-    "TrackOrder",
-    "OrderEvents",
-    "CreateWebhookSubscription",
     # returns and reports
-    "RequestReturn",
-    "ApproveReturn",
-    "RejectReturn",
-    "ReceiveReturn",
-    "RefundReturn",
     "ReturnsReport",
     "OrdersReport",
 }

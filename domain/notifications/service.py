@@ -1,0 +1,238 @@
+"""Customer notifications: which events warrant an email, and what goes in it.
+
+`fan_out` is an event consumer (domain/ports.py): in the relay's transaction it records
+one `notifications` row per (event, kind) - the unique constraint makes a replayed
+batch harmless - and returns the jobs that send them once the rows are committed.
+`render` loads what a template needs. Sending is the job's business (jobs/notifications.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from domain.events.stream import StreamEvent
+from domain.money import Money
+from domain.notifications import templates as t
+from domain.ports import Job
+
+SEND_JOB = "send_notification"
+
+# Shipment statuses a customer hears about. PICKED_UP (they were there), IN_TRANSIT,
+# OUT_FOR_DELIVERY and the warehouse's own steps send nothing.
+SHIPMENT_KINDS = {
+    "SHIPPED": t.SHIPPED,
+    "READY_FOR_PICKUP": t.READY_FOR_PICKUP,
+    "DELIVERED": t.DELIVERED,
+    "DELIVERY_FAILED": t.DELIVERY_FAILED,
+}
+
+
+def kind_for(event: StreamEvent) -> str | None:
+    """The notification an event warrants, if any."""
+    if event.type == "ORDER_PLACED":
+        return t.ORDER_CONFIRMED
+    if event.type == "SHIPMENT_STATUS_CHANGED":
+        return SHIPMENT_KINDS.get(str(event.payload.get("status")))
+    return None
+
+
+def send_job(notification_id: int) -> Job:
+    return Job(SEND_JOB, (notification_id,), job_id=f"notification:{notification_id}")
+
+
+async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
+    """EventConsumer: record the notifications these events warrant; jobs for new rows."""
+    wanted = [(e.id, e.order_id, kind) for e in events if (kind := kind_for(e))]
+    if not wanted:
+        return []
+    rows = await conn.fetch(
+        """
+        INSERT INTO notifications (event_id, order_id, kind, recipient)
+        SELECT t.event_id, t.order_id, t.kind, cu.email
+        FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY AS t(event_id, order_id, kind, n)
+        JOIN orders o ON o.id = t.order_id
+        JOIN customers cu ON cu.id = o.customer_id
+        WHERE cu.email <> ''
+        ORDER BY t.n
+        ON CONFLICT (event_id, kind) DO NOTHING
+        RETURNING id
+        """,
+        [w[0] for w in wanted],
+        [w[1] for w in wanted],
+        [w[2] for w in wanted],
+    )
+    return [send_job(int(r["id"])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedNotification:
+    id: int
+    kind: str
+    status: str
+    recipient: str
+    recipient_name: str | None
+    email: t.Email
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{Money(minor, currency)} {currency}"
+
+
+def _address(*parts: str | None) -> tuple[str, ...]:
+    return tuple(p for p in parts if p)
+
+
+async def render(conn: Any, notification_id: int) -> RenderedNotification | None:
+    """The email of a notification, from the order as it is now and the event's payload
+    (the shipment's state when it changed). None if the notification does not exist."""
+    n = await conn.fetchrow(
+        """
+        SELECT n.id, n.kind, n.status, n.recipient, n.order_id, e.payload::text AS payload,
+               o.number, o.currency, o.status AS order_status, o.delivery_method, o.pickup_location_id,
+               o.subtotal_minor, o.discount_minor, o.tax_minor, o.shipping_minor, o.total_minor,
+               o.ship_name, o.ship_line1, o.ship_line2, o.ship_postal_code, o.ship_city, o.ship_country_code,
+               cu.name AS customer_name
+        FROM notifications n
+        JOIN order_events e ON e.id = n.event_id
+        JOIN orders o ON o.id = n.order_id
+        JOIN customers cu ON cu.id = o.customer_id
+        WHERE n.id = $1
+        """,
+        notification_id,
+    )
+    if n is None:
+        return None
+    payload: dict[str, Any] = orjson.loads(n["payload"])
+    currency = n["currency"]
+    kind = n["kind"]
+    common: dict[str, Any] = {
+        "kind": kind,
+        "order_number": n["number"],
+        "customer_name": n["customer_name"],
+    }
+    if kind == t.ORDER_CONFIRMED:
+        lines = await conn.fetch(
+            "SELECT l.sku, COALESCE(p.name, l.sku) AS name, l.quantity, l.unit_price_minor, l.discount_minor"
+            " FROM order_lines l LEFT JOIN products p ON p.sku = l.sku"
+            " WHERE l.order_id = $1 ORDER BY l.line_number",
+            n["order_id"],
+        )
+        store = await _location(conn, n["pickup_location_id"])
+        ctx = t.EmailContext(
+            **common,
+            lines=tuple(
+                t.EmailLine(
+                    name=r["name"],
+                    sku=r["sku"],
+                    quantity=r["quantity"],
+                    amount=_money(
+                        r["unit_price_minor"] * r["quantity"] - r["discount_minor"], currency
+                    ),
+                )
+                for r in lines
+            ),
+            subtotal=_money(n["subtotal_minor"], currency),
+            discount=_money(n["discount_minor"], currency) if n["discount_minor"] else None,
+            shipping=_money(n["shipping_minor"], currency),
+            tax=_money(n["tax_minor"], currency) if n["tax_minor"] else None,
+            total=_money(n["total_minor"], currency),
+            backordered=n["order_status"] == "BACKORDERED"
+            or payload.get("status") == "BACKORDERED",
+            delivery_method=n["delivery_method"],
+            ship_to=_address(
+                n["ship_name"],
+                n["ship_line1"],
+                n["ship_line2"],
+                " ".join(x for x in (n["ship_postal_code"], n["ship_city"]) if x),
+                n["ship_country_code"],
+            ),
+            store_name=store[0] if store else None,
+            store_address=store[1] if store else (),
+        )
+    else:
+        ctx = await _shipment_context(conn, n["order_id"], payload, common)
+    return RenderedNotification(
+        id=n["id"],
+        kind=kind,
+        status=n["status"],
+        recipient=n["recipient"],
+        recipient_name=n["customer_name"],
+        email=t.render_email(ctx),
+    )
+
+
+async def _location(conn: Any, location_id: int | None) -> tuple[str, tuple[str, ...]] | None:
+    if location_id is None:
+        return None
+    r = await conn.fetchrow(
+        "SELECT name, address_line1, address_line2, postal_code, city FROM locations WHERE id = $1",
+        location_id,
+    )
+    if r is None:
+        return None
+    return r["name"], _address(
+        r["address_line1"], r["address_line2"], f"{r['postal_code']} {r['city']}"
+    )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def _shipment_context(
+    conn: Any, order_id: int, payload: dict[str, Any], common: dict[str, Any]
+) -> t.EmailContext:
+    """Payload values (the shipment when the event happened) win over the shipment row
+    (as it is now), which fills what the payload leaves out."""
+    shipment_id = _int(payload.get("shipmentId"))
+    s = None
+    items: list[Any] = []
+    if shipment_id is not None:
+        s = await conn.fetchrow(
+            "SELECT id, location_id, carrier, tracking_number, tracking_url, pickup_code"
+            " FROM shipments WHERE id = $1 AND order_id = $2",
+            shipment_id,
+            order_id,
+        )
+    if s is not None:
+        items = await conn.fetch(
+            "SELECT sl.sku, COALESCE(p.name, sl.sku) AS name, sl.quantity - sl.quantity_cancelled AS quantity"
+            " FROM shipment_lines sl JOIN order_lines l ON l.id = sl.order_line_id"
+            " LEFT JOIN products p ON p.sku = sl.sku"
+            " WHERE sl.shipment_id = $1 AND sl.quantity > sl.quantity_cancelled ORDER BY l.line_number",
+            s["id"],
+        )
+    shipments = await conn.fetchval(
+        "SELECT count(*) FROM shipments WHERE order_id = $1 AND status <> 'CANCELLED'", order_id
+    )
+
+    def pick(key: str, column: str) -> str | None:
+        value = payload.get(key)
+        if value in (None, "") and s is not None:
+            value = s[column]
+        return str(value) if value not in (None, "") else None
+
+    location_id = _int(payload.get("locationId"))
+    if location_id is None and s is not None:
+        location_id = s["location_id"]
+    store = await _location(conn, location_id) if common["kind"] == t.READY_FOR_PICKUP else None
+    return t.EmailContext(
+        **common,
+        lines=tuple(
+            t.EmailLine(name=r["name"], sku=r["sku"], quantity=r["quantity"]) for r in items
+        ),
+        partial=int(shipments or 0) > 1,
+        carrier=pick("carrier", "carrier"),
+        tracking_number=pick("trackingNumber", "tracking_number"),
+        tracking_url=pick("trackingUrl", "tracking_url"),
+        pickup_code=pick("pickupCode", "pickup_code"),
+        store_name=store[0] if store else None,
+        store_address=store[1] if store else (),
+    )

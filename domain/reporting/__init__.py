@@ -1,0 +1,1 @@
+"""Reports for operations staff: orders per channel and returns per SKU and reason."""

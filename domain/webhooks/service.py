@@ -1,0 +1,517 @@
+"""Partner webhooks: subscriptions, fan-out of order events into deliveries, and the
+state of each delivery (PENDING → DELIVERED, or DEAD after the last try).
+
+The `webhook_deliveries` row is the truth. The relay writes it in the same transaction
+that stamps the event (so no event is lost between commit and Redis), the worker claims
+it for one attempt at a time, and a sweep finds rows whose job never ran. The HTTP part
+lives in jobs/webhooks.py; this module knows nothing of HTTP or queues.
+
+Delivery is at least once: a worker that dies after the receiver answered but before
+the result was recorded sends again after its lease. Receivers dedupe on the event id
+(`X-OMS-Event-Id`, and `id` in the body).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, false, func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access.principal import Principal, Role
+from domain.channel.service import check_target_url
+from domain.errors import Collector, InvalidState, NotFound
+from domain.events.stream import StreamEvent
+from domain.ports import Job
+from domain.webhooks.models import WebhookDelivery, WebhookSubscription
+
+TOPICS = (
+    "ORDER_PLACED",
+    "ORDER_CANCELLED",
+    "ORDER_LINES_CANCELLED",
+    "SHIPMENT_STATUS_CHANGED",
+    "TRACKING_EVENT_RECORDED",
+    "RETURN_STATUS_CHANGED",
+    "RETURN_INCOMING",
+    "INVENTORY_LOW_STOCK",
+    "CHANNEL_OUT_OF_STOCK",
+)
+MAX_SUBSCRIPTIONS_PER_OWNER = 50
+DELIVER_JOB = "deliver_webhook"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix that tells people what the string is)
+
+# Delay before attempt n+1 after n failed attempts, at the default base of 10 seconds:
+# 10 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, then every 6 h.
+BACKOFF_SCHEDULE = (10, 30, 120, 600, 1800, 3600, 10800, 21600)
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_BACKOFF_BASE_SECONDS = 10.0
+
+
+def order_global_id(order_id: int) -> str:
+    """The API's global id of an order (the same encoding as the schema's `Order` ids)."""
+    return base64.urlsafe_b64encode(f"Order:{order_id}".encode()).decode().rstrip("=")
+
+
+def deliver_job(delivery_id: int, attempts: int, suffix: str = "") -> Job:
+    """The job that makes the next attempt. Its id carries the attempt count, since arq
+    cannot enqueue a job under the id of one it still remembers (arq#416)."""
+    job_id = f"webhook:{delivery_id}:{attempts}{suffix}"
+    return Job(DELIVER_JOB, (delivery_id,), job_id=job_id)
+
+
+def backoff_seconds(failed_attempts: int, base: float = DEFAULT_BACKOFF_BASE_SECONDS) -> float:
+    """How long to wait after `failed_attempts` failures; `base` scales the schedule."""
+    step = BACKOFF_SCHEDULE[min(max(failed_attempts, 1), len(BACKOFF_SCHEDULE)) - 1]
+    return step * base / BACKOFF_SCHEDULE[0]
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`X-OMS-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+# ---------- subscriptions ----------
+
+
+def _owned_by(principal: Principal) -> ColumnElement[bool]:
+    """Subscriptions a principal owns: admin all; a channel its channel's; a partner its key's."""
+    s = WebhookSubscription
+    if principal.role is Role.ADMIN:
+        return true()
+    if principal.role is Role.CHANNEL and principal.channel_id is not None:
+        return and_(s.owner_role == "CHANNEL", s.channel_id == principal.channel_id)
+    if principal.role is Role.PARTNER and principal.api_key_id is not None:
+        return and_(s.owner_role == "PARTNER", s.owner_api_key_id == principal.api_key_id)
+    return false()
+
+
+def _owner_scope(principal: Principal) -> str:
+    if principal.role is Role.CHANNEL:
+        return f"channel:{principal.channel_id}"
+    if principal.role is Role.PARTNER:
+        return f"key:{principal.api_key_id}"
+    return "admin"
+
+
+async def create_subscription(
+    session: AsyncSession,
+    principal: Principal,
+    url: str,
+    topics: Sequence[str],
+    *,
+    allow_http_loopback: bool,
+) -> tuple[WebhookSubscription, str]:
+    """Subscribe the caller to topics. Returns the subscription and its signing secret,
+    which the caller sees this once (it is kept to sign, so it cannot be hashed)."""
+    principal.require(Role.ADMIN, Role.CHANNEL, Role.PARTNER)
+    errors = Collector()
+    check_target_url(errors, url, ["input", "url"], allow_http_loopback=allow_http_loopback)
+    if not topics:
+        errors.add("REQUIRED", "subscribe to at least one topic", ["input", "topics"])
+    for i, topic in enumerate(topics):
+        if topic not in TOPICS:
+            errors.add(
+                "UNKNOWN_TOPIC",
+                f"unknown topic {topic!r}; topics are {', '.join(TOPICS)}",
+                ["input", "topics", i],
+            )
+    errors.raise_if_any()
+
+    # One creator per owner at a time, so two concurrent requests cannot both take the
+    # last free place.
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtext(f"webhooks:{_owner_scope(principal)}")))
+    )
+    owned = await session.scalar(
+        select(func.count())
+        .select_from(WebhookSubscription)
+        .where(WebhookSubscription.active, _owned_by(principal))
+    )
+    if (owned or 0) >= MAX_SUBSCRIPTIONS_PER_OWNER:
+        errors.add(
+            "TOO_MANY",
+            f"at most {MAX_SUBSCRIPTIONS_PER_OWNER} webhook subscriptions; delete one first",
+            ["input"],
+        )
+        errors.raise_if_any()
+
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    subscription = WebhookSubscription(
+        owner_role=principal.role.value,
+        owner_api_key_id=principal.api_key_id,
+        channel_id=principal.channel_id if principal.role is Role.CHANNEL else None,
+        location_ids=sorted(principal.location_ids) if principal.role is Role.PARTNER else [],
+        url=url,
+        topics=list(dict.fromkeys(topics)),
+        secret=secret,
+        active=True,
+    )
+    session.add(subscription)
+    await session.flush()
+    return subscription, secret
+
+
+async def list_subscriptions(
+    session: AsyncSession, principal: Principal
+) -> list[WebhookSubscription]:
+    """The caller's live subscriptions (every one for admin), oldest first."""
+    rows = await session.scalars(
+        select(WebhookSubscription)
+        .where(WebhookSubscription.active, _owned_by(principal))
+        .order_by(WebhookSubscription.id)
+    )
+    return list(rows)
+
+
+async def get_subscription(
+    session: AsyncSession, principal: Principal, subscription_id: int
+) -> WebhookSubscription | None:
+    """One subscription, live or deleted, if the caller owns it (or is admin)."""
+    return await session.scalar(
+        select(WebhookSubscription).where(
+            WebhookSubscription.id == subscription_id, _owned_by(principal)
+        )
+    )
+
+
+async def deactivate_subscription(
+    session: AsyncSession, principal: Principal, subscription_id: int
+) -> WebhookSubscription:
+    """Stop a subscription: no new deliveries, and its pending ones are given up (DEAD).
+    Its delivery history stays readable."""
+    subscription = await session.scalar(
+        select(WebhookSubscription)
+        .where(
+            WebhookSubscription.id == subscription_id,
+            WebhookSubscription.active,
+            _owned_by(principal),
+        )
+        .with_for_update()
+    )
+    if subscription is None:
+        raise NotFound("no such webhook subscription", field=["id"])
+    subscription.active = False
+    await session.flush()
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,
+            WebhookDelivery.status == "PENDING",
+        )
+        .values(status="DEAD", last_error="subscription deleted")
+    )
+    return subscription
+
+
+# ---------- deliveries, as their owners read and replay them ----------
+
+
+def _deliveries_query(principal: Principal, subscription_id: int | None, status: str | None) -> Any:
+    query = (
+        select(WebhookDelivery)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(_owned_by(principal))
+    )
+    if subscription_id is not None:
+        query = query.where(WebhookDelivery.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    return query
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    subscription_id: int | None = None,
+    status: str | None = None,
+    limit: int = 20,
+    after_id: int | None = None,
+) -> list[WebhookDelivery]:
+    """The caller's deliveries, newest first; `limit` rows after the delivery `after_id`."""
+    query = _deliveries_query(principal, subscription_id, status)
+    if after_id is not None:
+        query = query.where(WebhookDelivery.id < after_id)
+    rows = await session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit))
+    return list(rows)
+
+
+async def count_deliveries(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    subscription_id: int | None = None,
+    status: str | None = None,
+) -> int:
+    query = _deliveries_query(principal, subscription_id, status).with_only_columns(
+        func.count(WebhookDelivery.id)
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def get_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: int
+) -> WebhookDelivery | None:
+    return await session.scalar(
+        _deliveries_query(principal, None, None).where(WebhookDelivery.id == delivery_id)
+    )
+
+
+async def replay_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: int
+) -> tuple[WebhookDelivery, Job]:
+    """Send a DEAD or DELIVERED delivery again, from attempt 0. Returns it and the job
+    to enqueue after commit (if that fails, the sweep picks the row up)."""
+    found = (
+        await session.execute(
+            select(WebhookDelivery.status, WebhookSubscription.active)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(WebhookDelivery.id == delivery_id, _owned_by(principal))
+            .with_for_update(of=WebhookDelivery)
+        )
+    ).first()
+    if found is None:
+        raise NotFound("no such webhook delivery", field=["id"])
+    status, active = found
+    if not active:
+        raise InvalidState("its webhook subscription was deleted", field=["id"])
+    if status == "PENDING":
+        raise InvalidState("this delivery is still pending: it will be retried", field=["id"])
+    delivery = (
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(status="PENDING", attempts=0, next_attempt_at=func.now(), delivered_at=None)
+            .returning(WebhookDelivery)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    # A replay starts again from attempt 0, whose job id arq may still remember.
+    return delivery, deliver_job(delivery_id, 0, f":replay-{secrets.token_hex(6)}")
+
+
+# ---------- fan-out: the relay's consumer ----------
+
+
+def _may_see(subscription: Any, event: StreamEvent) -> bool:
+    """Whether the subscription's owner may see the event: what its API would show it."""
+    role = subscription["owner_role"]
+    if role == "ADMIN":
+        return True
+    if role == "CHANNEL":
+        return bool(subscription["channel_id"] == event.channel_id)
+    if role == "PARTNER":
+        location = event.payload.get("locationId")
+        try:
+            return location is not None and int(location) in subscription["location_ids"]
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
+    """In the relay's transaction (an asyncpg connection): one delivery per event and
+    live subscription that wants its topic and may see it; jobs for the new ones.
+
+    A partner's subscriptions belong to its API key (that is what binds it to its
+    locations), so they stop when the key is revoked. Admin and channel subscriptions
+    belong to the role and the channel: rotating the key that created them does not
+    silence them."""
+    types = sorted({e.type for e in events})
+    if not types:
+        return []
+    subscriptions = await conn.fetch(
+        """
+        SELECT s.id, s.owner_role, s.channel_id, s.location_ids, s.topics
+        FROM webhook_subscriptions s
+        LEFT JOIN api_keys k ON k.id = s.owner_api_key_id
+        WHERE s.active AND s.topics && $1::varchar[]
+          AND (s.owner_role <> 'PARTNER' OR k.revoked_at IS NULL)
+        ORDER BY s.id
+        """,
+        types,
+    )
+    pairs = [
+        (s["id"], e.id, e.type)
+        for e in sorted(events, key=lambda e: e.stream_seq)
+        for s in subscriptions
+        if e.type in s["topics"] and _may_see(s, e)
+    ]
+    if not pairs:
+        return []
+    rows = await conn.fetch(
+        """
+        INSERT INTO webhook_deliveries (subscription_id, event_id, topic, next_attempt_at)
+        SELECT t.subscription_id, t.event_id, t.topic, now()
+        FROM unnest($1::bigint[], $2::bigint[], $3::varchar[]) WITH ORDINALITY
+             AS t(subscription_id, event_id, topic, n)
+        ORDER BY t.n
+        ON CONFLICT (subscription_id, event_id) DO NOTHING
+        RETURNING id, attempts
+        """,
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        [p[2] for p in pairs],
+    )
+    return [deliver_job(r["id"], r["attempts"]) for r in sorted(rows, key=lambda r: r["id"])]
+
+
+# ---------- one attempt, as the worker makes it ----------
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A claimed delivery: everything needed to send it, and which attempt this is."""
+
+    delivery_id: int
+    number: int  # 1 for the first attempt
+    url: str
+    secret: str
+    topic: str
+    event_id: int
+    order_id: int
+    sequence: int
+    stream_seq: int
+    occurred_at: dt.datetime
+    actor: str
+    payload: dict[str, Any]
+
+    def body(self) -> bytes:
+        """The JSON body, built from the event row, byte-identical on every attempt."""
+        return orjson.dumps(
+            {
+                "id": self.event_id,
+                "topic": self.topic,
+                "orderId": order_global_id(self.order_id),
+                "sequence": self.sequence,
+                "globalSequence": self.stream_seq,
+                "occurredAt": self.occurred_at.isoformat(),
+                "actor": self.actor,
+                "data": self.payload,
+            }
+        )
+
+
+async def claim_delivery(
+    conn: Any, delivery_id: int, *, lease_seconds: float, tolerance_seconds: float = 1.0
+) -> Attempt | None:
+    """Take a due PENDING delivery for one attempt, or None (delivered, dead, not due,
+    or being attempted elsewhere). The claim counts the attempt and leases the row
+    until `lease_seconds` from now: another run finds it not due, and if this worker
+    dies, the sweep finds it again once the lease is over. No lock is held during
+    the HTTP request, so a slow receiver holds no database connection."""
+    # One statement, so the claim is atomic whatever transaction it runs in: the row
+    # lock taken by the sub-select lasts until the UPDATE has moved the row on.
+    row = await conn.fetchrow(
+        """
+        WITH target AS (
+            SELECT id FROM webhook_deliveries
+            WHERE id = $1 AND status = 'PENDING'
+              AND next_attempt_at <= clock_timestamp() + make_interval(secs => $2)
+            FOR UPDATE SKIP LOCKED
+        ), subject AS (
+            SELECT t.id, s.url, s.secret,
+                   s.active AND (s.owner_role <> 'PARTNER' OR k.revoked_at IS NULL) AS live
+            FROM target t
+            JOIN webhook_deliveries d ON d.id = t.id
+            JOIN webhook_subscriptions s ON s.id = d.subscription_id
+            LEFT JOIN api_keys k ON k.id = s.owner_api_key_id
+        )
+        UPDATE webhook_deliveries d
+        SET attempts = d.attempts + CASE WHEN j.live THEN 1 ELSE 0 END,
+            status = CASE WHEN j.live THEN 'PENDING' ELSE 'DEAD' END,
+            last_error = CASE WHEN j.live THEN d.last_error ELSE $4 END,
+            next_attempt_at = CASE WHEN j.live
+                THEN clock_timestamp() + make_interval(secs => $3) ELSE d.next_attempt_at END
+        FROM subject j, order_events e
+        WHERE d.id = j.id AND e.id = d.event_id
+        RETURNING d.attempts, d.topic, j.url, j.secret, j.live,
+                  e.id AS event_id, e.order_id, e.sequence, e.stream_seq, e.occurred_at, e.actor,
+                  e.payload::text AS payload
+        """,
+        delivery_id,
+        tolerance_seconds,
+        lease_seconds,
+        "subscription deleted, or its partner API key revoked",
+    )
+    if row is None or not row["live"]:
+        return None
+    return Attempt(
+        delivery_id=delivery_id,
+        number=int(row["attempts"]),
+        url=row["url"],
+        secret=row["secret"],
+        topic=row["topic"],
+        event_id=row["event_id"],
+        order_id=row["order_id"],
+        sequence=row["sequence"],
+        stream_seq=row["stream_seq"],
+        occurred_at=row["occurred_at"],
+        actor=row["actor"],
+        payload=orjson.loads(row["payload"]),
+    )
+
+
+async def record_delivered(conn: Any, attempt: Attempt, status_code: int) -> bool:
+    """The receiver accepted it. False if the row moved on meanwhile (replayed)."""
+    result = await conn.execute(
+        """
+        UPDATE webhook_deliveries
+        SET status = 'DELIVERED', delivered_at = clock_timestamp(), last_status_code = $3,
+            last_error = NULL
+        WHERE id = $1 AND status = 'PENDING' AND attempts = $2
+        """,
+        attempt.delivery_id,
+        attempt.number,
+        status_code,
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def record_failure(
+    conn: Any,
+    attempt: Attempt,
+    *,
+    status_code: int | None,
+    error: str,
+    retry_in: float | None,
+) -> bool:
+    """The attempt failed: due again in `retry_in` seconds, or DEAD when None (that was
+    the last try). False if the row moved on meanwhile (replayed)."""
+    result = await conn.execute(
+        """
+        UPDATE webhook_deliveries
+        SET status = CASE WHEN $5::float8 IS NULL THEN 'DEAD' ELSE 'PENDING' END,
+            last_status_code = $3, last_error = $4,
+            next_attempt_at = clock_timestamp() + make_interval(secs => COALESCE($5::float8, 0))
+        WHERE id = $1 AND status = 'PENDING' AND attempts = $2
+        """,
+        attempt.delivery_id,
+        attempt.number,
+        status_code,
+        error[:1000],
+        retry_in,
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def due_deliveries(conn: Any, limit: int = 1000) -> list[tuple[int, int]]:
+    """(delivery id, attempts so far) of PENDING deliveries that are due, oldest first."""
+    rows = await conn.fetch(
+        """
+        SELECT id, attempts FROM webhook_deliveries
+        WHERE status = 'PENDING' AND next_attempt_at <= clock_timestamp()
+        ORDER BY next_attempt_at LIMIT $1
+        """,
+        limit,
+    )
+    return [(r["id"], r["attempts"]) for r in rows]

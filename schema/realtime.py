@@ -1,0 +1,185 @@
+"""Subscriptions over graphql-transport-ws: one order's updates, or a channel's stream.
+
+Each subscription registers with the process's event hub before it reads the history,
+so nothing falls between the replay and the live feed; what arrives twice is dropped
+by its position, and a gap (or a feed that overflowed) is filled from the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+from typing import Any, Protocol
+
+import strawberry
+from graphql import GraphQLError
+
+from domain.access.principal import Role
+from domain.db import driver_connection
+from domain.events.stream import StreamEvent, order_events_after, read_stream
+from schema.base import JSON, InfoT, authorize, pk_of
+from schema.order.resolvers import load_order
+from schema.order.types import Order
+
+
+class Feed(Protocol):
+    overflowed: bool
+
+    @property
+    def queue(self) -> Any: ...
+
+
+class EventFeeds(Protocol):
+    def subscribe(self, *, order_id: int | None = None, channel_id: int | None = None) -> Any: ...
+
+
+@strawberry.type(description="One event of an order, with the order as it stands after it.")
+class OrderUpdate:
+    global_sequence: int = strawberry.field(
+        description="Position on the global stream (resume orderEvents after it)."
+    )
+    sequence: int = strawberry.field(
+        description="Gap-free position in the order's history (resume orderUpdated after it)."
+    )
+    type: str = strawberry.field(description="What happened, e.g. SHIPMENT_STATUS_CHANGED.")
+    occurred_at: dt.datetime = strawberry.field(description="When.")
+    actor: str = strawberry.field(description="Who.")
+    payload: JSON = strawberry.field(description="Details, with stable keys per type.")
+    order: Order = strawberry.field(description="The order as it stands now.")
+
+
+def _hub(info: InfoT) -> EventFeeds:
+    hub = info.context.services.extra.get("event_hub")
+    if hub is None:
+        raise GraphQLError(
+            "real-time updates are not available on this process",
+            extensions={"code": "UNAVAILABLE"},
+        )
+    return hub
+
+
+async def _update(info: InfoT, event: StreamEvent) -> OrderUpdate:
+    info.context.reset_loaders()  # the order changed: read it afresh
+    order = await load_order(info, event.order_id)
+    if order is None:
+        raise GraphQLError("not found", extensions={"code": "NOT_FOUND"})
+    return OrderUpdate(
+        global_sequence=event.stream_seq,
+        sequence=event.sequence,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        payload=event.payload,  # type: ignore[arg-type]
+        order=order,
+    )
+
+
+def _check_token(info: InfoT) -> None:
+    expires = info.context.principal_expires_at
+    if expires is not None and info.context.now() >= expires:
+        raise GraphQLError("the credential has expired", extensions={"code": "UNAUTHENTICATED"})
+
+
+async def _next(feed: Any) -> StreamEvent:
+    return await feed.queue.get()
+
+
+@strawberry.type
+class RealtimeSubscription:
+    @strawberry.subscription(
+        description=(
+            "An order's events as they happen, for its customer, its channel or an admin. With "
+            "`afterSequence`, first replays what came after it: reconnect with the last sequence seen "
+            "and nothing is missed or repeated."
+        )
+    )
+    async def order_updated(
+        self, info: InfoT, order_id: strawberry.ID, after_sequence: int | None = None
+    ) -> AsyncGenerator[OrderUpdate, None]:
+        authorize(info, Role.ADMIN, Role.CHANNEL, Role.CUSTOMER)
+        pk = pk_of(order_id, "Order")
+        if pk is None or await load_order(info, pk) is None:
+            raise GraphQLError("not found", extensions={"code": "NOT_FOUND"})
+        async with _hub(info).subscribe(order_id=pk) as feed:
+            async with info.context.session() as session:
+                conn = await driver_connection(session)
+                if after_sequence is None:
+                    last = int(
+                        await conn.fetchval(
+                            "SELECT COALESCE(max(sequence), 0) FROM order_events WHERE order_id = $1 AND stream_seq IS NOT NULL",
+                            pk,
+                        )
+                    )
+                    backlog: list[StreamEvent] = []
+                else:
+                    last = after_sequence
+                    backlog = await order_events_after(conn, pk, last)
+            for event in backlog:
+                yield await _update(info, event)
+                last = event.sequence
+            while True:
+                _check_token(info)
+                event = await _next(feed)
+                if feed.overflowed or event.sequence > last + 1:
+                    feed.overflowed = False
+                    async with info.context.session() as session:
+                        missing = await order_events_after(
+                            await driver_connection(session), pk, last
+                        )
+                    for gap_event in missing:
+                        yield await _update(info, gap_event)
+                        last = gap_event.sequence
+                    continue
+                if event.sequence <= last:
+                    continue
+                yield await _update(info, event)
+                last = event.sequence
+
+    @strawberry.subscription(
+        description=(
+            "Every order event of a channel (a channel key: its own; an admin: any channel, or all when "
+            "`channel` is null), in stream order. Resume with `afterSequence` = the last globalSequence seen."
+        )
+    )
+    async def order_events(
+        self, info: InfoT, channel: str | None = None, after_sequence: int | None = None
+    ) -> AsyncGenerator[OrderUpdate, None]:
+        principal = authorize(info, Role.ADMIN, Role.CHANNEL)
+        channel_id: int | None = None
+        async with info.context.session() as session:
+            conn = await driver_connection(session)
+            if channel is not None:
+                channel_id = await conn.fetchval("SELECT id FROM channels WHERE code = $1", channel)
+                if channel_id is None or not principal.can_see_channel(channel_id):
+                    raise GraphQLError("not found", extensions={"code": "NOT_FOUND"})
+            elif principal.role is Role.CHANNEL:
+                channel_id = principal.channel_id
+        async with _hub(info).subscribe(channel_id=channel_id) as feed:
+            async with info.context.session() as session:
+                conn = await driver_connection(session)
+                if after_sequence is None:
+                    last = int(
+                        await conn.fetchval("SELECT COALESCE(max(stream_seq), 0) FROM order_events")
+                    )
+                else:
+                    last = after_sequence
+            while True:
+                # Replay (or refill after an overflow) from the outbox, then go live.
+                while True:
+                    async with info.context.session() as session:
+                        batch = await read_stream(
+                            await driver_connection(session), last, 500, channel_id=channel_id
+                        )
+                    for event in batch:
+                        yield await _update(info, event)
+                        last = event.stream_seq
+                    if len(batch) < 500:
+                        break
+                feed.overflowed = False
+                while not feed.overflowed:
+                    _check_token(info)
+                    event = await _next(feed)
+                    if event.stream_seq <= last:
+                        continue
+                    yield await _update(info, event)
+                    last = event.stream_seq

@@ -1,0 +1,1 @@
+"""Partner webhooks in the GraphQL API: subscriptions and their deliveries."""

@@ -1,0 +1,75 @@
+"""End-to-end: real API server processes (uvicorn) on loopback, real clients."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+
+import pytest
+
+from api.embedded import free_port
+
+SECRET = "test-signing-key-0123456789abcdef0123456789"
+
+
+class ServerProcess:
+    def __init__(self, servers: dict[str, str], **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
+        environment = {
+            **os.environ,
+            "DATABASE_URL": servers["database_url"],
+            "REDIS_URL": servers["redis_url"],
+            "OMS_SECRET_KEY": SECRET,
+            "OMS_AUTH_CACHE_SECONDS": "0",
+            "OMS_LOG_LEVEL": "WARNING",
+            "OMS_DATA_DIR": servers["tmp"],
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api", "serve", "--port", str(self.port)],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+                )
+            with suppress(OSError), urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:  # noqa: S310
+                if r.status == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def start_server(servers: dict[str, str]) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        server = ServerProcess(servers, **env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

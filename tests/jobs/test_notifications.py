@@ -1,0 +1,547 @@
+"""Customer emails through a real SMTP server on loopback: one email per event and kind,
+however often and however concurrently its job runs, and none lost while the server is
+down."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import itertools
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from arq.connections import ArqRedis
+
+import jobs.notifications as jn
+from domain.db import UnitOfWork, driver_connection
+from domain.notifications import templates as t
+from domain.notifications.service import fan_out
+from domain.order.events import append_event
+from jobs.queue import ArqQueue
+from jobs.relay import CONSUMERS, relay_once
+from jobs.worker import shutdown, startup
+from tests.fixtures import World, variables
+from tests.support import Api
+
+SET = """mutation ($input: SetStockLevelsInput!, $idempotencyKey: String!) {
+  setStockLevels(input: $input, idempotencyKey: $idempotencyKey) { userErrors { code } } }"""
+_counts = itertools.count()
+
+
+# --- a real SMTP server -------------------------------------------------------------
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it accepts; refuses recipients in `refuse`."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], EmailMessage]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for _, rcpts, m in self.messages if address in rcpts]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inbox = Inbox()
+        self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """A server on a free loopback port, named in OMS_SMTP_URL; not started yet."""
+    server = SmtpServer(free_port())
+    monkeypatch.setenv("OMS_SMTP_URL", server.url)
+    monkeypatch.setenv("OMS_MAIL_FROM", "Boutique <orders@boutique.example>")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp: SmtpServer) -> Inbox:
+    smtp.start()
+    return smtp.inbox
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jn, "RETRY_DELAYS", (0.2,) * 50)
+
+
+@pytest.fixture
+async def job_ctx(
+    servers: dict[str, str], arq_redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[dict[str, Any]]:
+    """The worker's own ctx (its startup), to call job functions directly."""
+    monkeypatch.setenv("DATABASE_URL", servers["database_url"])
+    ctx: dict[str, Any] = {"redis": arq_redis}
+    await startup(ctx)
+    yield ctx
+    await shutdown(ctx)
+
+
+# --- an order through the API -------------------------------------------------------
+
+
+async def stock(api: Api, key: str, location: str, levels: list[dict[str, Any]]) -> None:
+    as_of = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC) + dt.timedelta(seconds=next(_counts))
+    data = await api.run(
+        SET,
+        {
+            "input": {"location": location, "asOf": as_of.isoformat(), "levels": levels},
+            "idempotencyKey": f"notif-stock-{as_of.isoformat()}",
+        },
+        key=key,
+    )
+    assert data["setStockLevels"]["userErrors"] == []
+
+
+async def place_order(
+    api: Api, world: World, external_id: str = "WEB-100045", **customer: str
+) -> dict[str, Any]:
+    await stock(
+        api,
+        world.partner,
+        "WH-LYON",
+        [{"sku": "TEE-BLUE-M", "onHand": 140}, {"sku": "MUG-STONE", "onHand": 36}],
+    )
+    v = variables("PlaceOrder")
+    v["input"]["externalId"] = external_id
+    v["input"]["customer"].update(customer)
+    v["idempotencyKey"] = f"web-fr:{external_id}"
+    data = (await api.op("PlaceOrder", v, key=world.channel))["placeOrder"]
+    assert data["userErrors"] == []
+    return dict(data["order"])
+
+
+async def notifications(sessionmaker: Any) -> list[dict[str, Any]]:
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        rows = await conn.fetch(
+            "SELECT id, kind, recipient, status, attempts, last_error, sent_at FROM notifications ORDER BY id"
+        )
+    return [dict(r) for r in rows]
+
+
+async def relayed(sessionmaker: Any, queue: ArqQueue | None, count: int) -> list[dict[str, Any]]:
+    """Relay, wait for `count` notification rows and queue their jobs. The API process
+    relays too, on NOTIFY, so rows and jobs may come from either: the job id makes
+    queueing them twice harmless."""
+    await relay_once(sessionmaker, queue)
+    for _ in range(500):
+        rows = await notifications(sessionmaker)
+        if len(rows) >= count:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"{count} notifications expected, {len(rows)} found")
+    if queue is not None:
+        for row in rows:
+            await queue.enqueue(jn.send_job(row["id"]))
+    return rows
+
+
+async def order_ids(sessionmaker: Any, number: str) -> tuple[int, int, int]:
+    """(order id, channel id, first shipment id)"""
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        row = await conn.fetchrow(
+            "SELECT o.id, o.channel_id, min(s.id) AS shipment_id FROM orders o"
+            " JOIN shipments s ON s.order_id = o.id WHERE o.number = $1 GROUP BY o.id",
+            number,
+        )
+    return int(row["id"]), int(row["channel_id"]), int(row["shipment_id"])
+
+
+async def shipment_event(sessionmaker: Any, number: str, payload: dict[str, Any]) -> None:
+    order_id, channel_id, shipment_id = await order_ids(sessionmaker, number)
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        await append_event(
+            conn,
+            order_id=order_id,
+            channel_id=channel_id,
+            type="SHIPMENT_STATUS_CHANGED",
+            actor="partner:test",
+            payload={"shipmentId": shipment_id, **payload},
+            now=dt.datetime.now(dt.UTC),
+        )
+
+
+def body(msg: EmailMessage, subtype: str = "plain") -> str:
+    part = msg.get_body(preferencelist=(subtype,))
+    assert part is not None
+    return str(part.get_content())
+
+
+# --- tests --------------------------------------------------------------------------
+
+
+def test_the_relay_knows_the_notification_consumer() -> None:
+    assert fan_out in CONSUMERS
+
+
+async def test_order_confirmation_is_sent_once(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    order = await place_order(api, world)
+    await relayed(sessionmaker, queue, 1)
+    await run_jobs()
+
+    [msg] = inbox.to("camille@example.com")
+    assert [(frm, rcpts) for frm, rcpts, _ in inbox.messages] == [
+        ("orders@boutique.example", ["camille@example.com"])
+    ]
+    assert msg["Subject"] == f"Your order {order['number']} is confirmed"
+    assert msg["To"] == "Camille Martin <camille@example.com>"
+    assert msg["From"] == "Boutique <orders@boutique.example>"
+    [n] = await notifications(sessionmaker)
+    assert msg["Message-ID"] == f"<notification-{n['id']}@oms>"
+    text = body(msg)
+    assert order["number"] in text
+    assert "Hello Camille Martin," in text
+    assert "2 x Organic tee, blue, M (TEE-BLUE-M)  49.80 EUR" in text
+    assert "1 x Stoneware mug (MUG-STONE)  12.00 EUR" in text
+    assert "Shipping: 4.90 EUR" in text
+    assert "Total: 66.70 EUR" in text
+    assert "3 rue Saint-Maur" in text
+    html = body(msg, "html")
+    assert order["number"] in html and "66.70 EUR" in html
+    assert (n["kind"], n["recipient"], n["status"], n["attempts"], n["last_error"]) == (
+        "ORDER_CONFIRMED",
+        "camille@example.com",
+        "SENT",
+        1,
+        None,
+    )
+    assert n["sent_at"] is not None
+
+    # Relaying again and running the job again sends nothing more.
+    await relay_once(sessionmaker, queue)
+    await queue.enqueue(jn.send_job(n["id"]))
+    await run_jobs()
+    assert len(inbox.messages) == 1
+
+
+async def test_the_same_notification_run_twice_sends_one_email(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    arq_redis: ArqRedis,
+    run_jobs: Any,
+    job_ctx: dict[str, Any],
+    inbox: Inbox,
+) -> None:
+    await place_order(api, world)
+    await relayed(sessionmaker, None, 1)  # rows only: no jobs from this relay
+    [n] = await notifications(sessionmaker)
+
+    # Three jobs for the same row, run concurrently by one worker.
+    for suffix in ("a", "b", "c"):
+        await arq_redis.enqueue_job("send_notification", n["id"], _job_id=f"dup-{suffix}")
+    await run_jobs()
+    assert len(inbox.messages) == 1
+
+    # Direct concurrent runs with the worker's ctx: nothing more once SENT.
+    outcomes = await asyncio.gather(
+        jn.send_notification(job_ctx, n["id"]), jn.send_notification(job_ctx, n["id"])
+    )
+    # (a run that finds the row locked by the other leaves it alone)
+    assert set(outcomes) <= {"ALREADY_SENT", "BUSY"}, outcomes
+    assert len(inbox.messages) == 1
+
+
+async def test_two_concurrent_runs_of_a_pending_notification_send_one_email(
+    api: Api, world: World, sessionmaker: Any, job_ctx: dict[str, Any], inbox: Inbox
+) -> None:
+    await place_order(api, world)
+    await relayed(sessionmaker, None, 1)
+    [n] = await notifications(sessionmaker)
+    outcomes = await asyncio.gather(*(jn.send_notification(job_ctx, n["id"]) for _ in range(5)))
+    assert outcomes.count("SENT") == 1, outcomes
+    assert set(outcomes) <= {"SENT", "BUSY"}
+    assert len(inbox.messages) == 1
+    [n] = await notifications(sessionmaker)
+    assert (n["status"], n["attempts"]) == ("SENT", 1)
+
+
+async def test_smtp_down_retries_until_the_server_is_up(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    run_jobs: Any,
+    smtp: SmtpServer,
+    fast_retries: None,
+) -> None:
+    await place_order(api, world)
+    await relayed(sessionmaker, queue, 1)
+    worker = asyncio.create_task(run_jobs())
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                [n] = await notifications(sessionmaker)
+                if n["attempts"] >= 2:
+                    break
+                await asyncio.sleep(0.05)
+        assert n["status"] == "PENDING"
+        assert n["last_error"]
+        assert smtp.inbox.messages == []
+        smtp.start()
+        async with asyncio.timeout(20):
+            await worker
+    finally:
+        worker.cancel()
+    assert len(smtp.inbox.messages) == 1
+    [n] = await notifications(sessionmaker)
+    assert n["status"] == "SENT"
+    assert n["attempts"] >= 3
+    assert n["last_error"] is None
+
+
+async def test_gives_up_after_the_last_retry(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    run_jobs: Any,
+    job_ctx: dict[str, Any],
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jn, "RETRY_DELAYS", (0.05, 0.05))
+    await place_order(api, world)
+    await relayed(sessionmaker, queue, 1)
+    await run_jobs()
+    [n] = await notifications(sessionmaker)
+    assert (n["status"], n["attempts"]) == ("FAILED", 3)
+    assert "Connect" in n["last_error"] or "refused" in n["last_error"].lower()
+    # A FAILED row is neither swept nor sent again.
+    smtp.start()
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        await conn.execute("UPDATE notifications SET created_at = now() - interval '5 minutes'")
+    assert await jn.sweep_notifications(job_ctx) == 0
+    assert await jn.send_notification(job_ctx, n["id"]) == "ALREADY_FAILED"
+    assert smtp.inbox.messages == []
+
+
+async def test_a_refused_recipient_fails_at_once(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    inbox.refuse.add("nobody@example.com")
+    await place_order(api, world, email="nobody@example.com")
+    await relayed(sessionmaker, queue, 1)
+    await run_jobs()
+    [n] = await notifications(sessionmaker)
+    assert (n["recipient"], n["status"], n["attempts"]) == ("nobody@example.com", "FAILED", 1)
+    assert "550" in n["last_error"]
+    assert inbox.messages == []
+
+
+async def test_without_smtp_url_notifications_wait_and_the_sweep_sends_them_later(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    run_jobs: Any,
+    job_ctx: dict[str, Any],
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("OMS_SMTP_URL")
+    smtp.start()
+    order = await place_order(api, world)
+    await relayed(sessionmaker, queue, 1)
+    with caplog.at_level(logging.WARNING, logger="oms.jobs.notifications"):
+        await run_jobs()
+    assert any("OMS_SMTP_URL is not set" in r.getMessage() for r in caplog.records)
+    [n] = await notifications(sessionmaker)
+    assert (n["status"], n["attempts"]) == ("PENDING", 0)
+
+    # Younger than a minute: the sweep leaves it to its job.
+    monkeypatch.setenv("OMS_SMTP_URL", smtp.url)
+    assert await jn.sweep_notifications(job_ctx) == 0
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        await conn.execute("UPDATE notifications SET created_at = now() - interval '2 minutes'")
+    assert await jn.sweep_notifications(job_ctx) == 1
+    assert await jn.sweep_notifications(job_ctx) == 1  # same job id: queued once
+    await run_jobs()
+    [msg] = smtp.inbox.to("camille@example.com")
+    assert order["number"] in msg["Subject"]
+    [n] = await notifications(sessionmaker)
+    assert n["status"] == "SENT"
+    assert await jn.sweep_notifications(job_ctx) == 0
+
+
+async def test_the_sweep_gives_up_on_stale_notifications(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    job_ctx: dict[str, Any],
+    inbox: Inbox,
+) -> None:
+    await place_order(api, world)
+    await relayed(sessionmaker, None, 1)
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        await conn.execute("UPDATE notifications SET created_at = now() - interval '3 days'")
+    assert await jn.sweep_notifications(job_ctx) == 0
+    [n] = await notifications(sessionmaker)
+    assert n["status"] == "FAILED"
+    assert n["last_error"] == "not sent within 48 hours"
+    assert inbox.messages == []
+
+
+async def test_shipped_email_has_the_tracking_link(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    order = await place_order(api, world)
+    url = "https://www.laposte.fr/outils/suivre-vos-envois?code=6A1&x=1"
+    await shipment_event(
+        sessionmaker,
+        order["number"],
+        {"status": "SHIPPED", "trackingUrl": url, "carrier": "COLISSIMO", "trackingNumber": "6A1"},
+    )
+    await shipment_event(sessionmaker, order["number"], {"status": "IN_TRANSIT"})
+    await relayed(sessionmaker, queue, 2)
+    await run_jobs()
+
+    confirmed, shipped = inbox.to("camille@example.com")
+    assert confirmed["Subject"].endswith("is confirmed")
+    assert shipped["Subject"] == f"Your order {order['number']} is on its way"
+    text = body(shipped)
+    assert f"Track your parcel: {url}" in text
+    assert "Carrier: COLISSIMO" in text and "Tracking number: 6A1" in text
+    assert "2 x Organic tee, blue, M (TEE-BLUE-M)" in text
+    assert 'href="https://www.laposte.fr/outils/suivre-vos-envois?code=6A1&amp;x=1"' in body(
+        shipped, "html"
+    )
+    assert [(n["kind"], n["status"]) for n in await notifications(sessionmaker)] == [
+        ("ORDER_CONFIRMED", "SENT"),
+        ("SHIPPED", "SENT"),
+    ]
+
+
+async def test_pickup_delivery_and_failure_emails(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    order = await place_order(api, world)
+    number = order["number"]
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        store = await conn.fetchval("SELECT id FROM locations WHERE code = 'ST-PARIS-11'")
+    await shipment_event(
+        sessionmaker,
+        number,
+        {"status": "READY_FOR_PICKUP", "pickupCode": "K7P2Q", "locationId": store},
+    )
+    await shipment_event(sessionmaker, number, {"status": "PICKED_UP"})
+    await shipment_event(
+        sessionmaker, number, {"status": "DELIVERY_FAILED", "carrier": "COLISSIMO"}
+    )
+    await shipment_event(sessionmaker, number, {"status": "DELIVERED"})
+    await relayed(sessionmaker, queue, 4)
+    await relay_once(sessionmaker, queue)  # nothing new: no second row, no second email
+    await run_jobs()
+
+    subjects = sorted(m["Subject"] for m in inbox.to("camille@example.com"))
+    assert subjects == sorted(
+        [
+            f"Your order {number} is confirmed",
+            f"Your order {number} is ready for pickup",
+            f"We couldn't deliver your order {number}",
+            f"Your order {number} has been delivered",
+        ]
+    )
+    by_subject = {m["Subject"]: m for m in inbox.to("camille@example.com")}
+    ready = body(by_subject[f"Your order {number} is ready for pickup"])
+    assert "ready for pickup at Paris Oberkampf store" in ready
+    assert "95 rue Oberkampf" in ready
+    assert "Your pickup code: K7P2Q" in ready
+    failed = body(by_subject[f"We couldn't deliver your order {number}"])
+    assert "COLISSIMO tried to deliver" in failed
+
+
+def test_templates_escape_html_and_only_link_web_urls() -> None:
+    ctx = t.EmailContext(
+        kind=t.SHIPPED,
+        order_number="FR-1",
+        customer_name="<b>Eve</b>",
+        tracking_url="javascript:alert(1)",
+        carrier="ACME",
+    )
+    mail = t.render_email(ctx)
+    assert "<b>Eve</b>" not in mail.html and "&lt;b&gt;Eve&lt;/b&gt;" in mail.html
+    assert "href" not in mail.html
+    assert "Hello <b>Eve</b>," in mail.text
+    every = [
+        t.render_email(t.EmailContext(kind=kind, order_number="FR-2")).subject for kind in t.KINDS
+    ]
+    assert all("FR-2" in s for s in every)
+    with pytest.raises(KeyError):
+        t.render_email(t.EmailContext(kind="NOPE", order_number="FR-3"))
+
+
+def test_smtp_urls() -> None:
+    c = jn.SmtpConfig.from_url("smtp://user%40x:p%3Ass@mail.example:587?starttls=true&timeout=5")
+    assert (c.host, c.port, c.username, c.password, c.start_tls, c.use_tls, c.timeout) == (
+        "mail.example",
+        587,
+        "user@x",
+        "p:ss",
+        True,
+        False,
+        5.0,
+    )
+    c = jn.SmtpConfig.from_url("smtps://mail.example")
+    assert (c.port, c.use_tls, c.start_tls) == (465, True, False)
+    c = jn.SmtpConfig.from_url("smtp://127.0.0.1:2525")
+    assert (c.port, c.start_tls) == (2525, None)
+    with pytest.raises(jn.SmtpUrlError):
+        jn.SmtpConfig.from_url("http://mail.example")
