@@ -16,6 +16,7 @@ from starlette.routing import Route
 from api.auth import InvalidCredential
 from domain.access.principal import Role
 from domain.fulfillment.packing_slip import load_packing_slip, render_html, render_pdf
+from domain.returns.label import load_return_label, render_label_html
 from schema.base import pk_of, to_global_id
 
 if TYPE_CHECKING:
@@ -75,4 +76,32 @@ async def packing_slip(request: Request) -> Response:
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-ROUTES = [Route("/shipments/{shipment_id}/packing-slip.{format}", packing_slip)]
+async def return_label(request: Request) -> Response:
+    """The printable label of a return case (RMA), for its customer, channel, admin or
+    the receiving location."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        authenticated = await runtime.authenticator.authenticate(
+            request.headers.get("authorization")
+        )
+    except InvalidCredential as exc:
+        return _error(401, "UNAUTHENTICATED", str(exc))
+    if authenticated.principal.role is Role.ANONYMOUS:
+        return _error(401, "UNAUTHENTICATED", "A valid credential is required")
+    pk = pk_of(request.path_params["return_id"], "Return")
+    if pk is None:
+        return _not_found()
+    async with runtime.services.read_sessionmaker() as session:
+        label = await load_return_label(session, authenticated.principal, pk)
+    if label is None:
+        return _not_found()
+    page = await run_in_threadpool(render_label_html, label)
+    return Response(
+        page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "private, no-store"}
+    )
+
+
+ROUTES = [
+    Route("/shipments/{shipment_id}/packing-slip.{format}", packing_slip),
+    Route("/returns/{return_id}/label.html", return_label),
+]

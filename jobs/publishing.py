@@ -14,7 +14,14 @@ then publishes, woken three ways, each enough on its own:
 
 Each channel is published by one run at a time (a lease), in batches it retries with
 the same body until acknowledged, dead after the last try; a slow or failing receiver
-holds up only its own channel.
+holds up only its own channel. Incremental pushes to a channel are at least
+`OMS_PUBLISH_MIN_INTERVAL_SECONDS` (1 s) apart: a burst of changes makes one push a
+second, while a lone change goes out at once.
+
+Settings (environment): OMS_PUBLISH_MAX_ATTEMPTS (8), OMS_PUBLISH_BACKOFF_SECONDS (2:
+retries after 2 s, 6 s, 18 s ... at most 30 min), OMS_PUBLISH_DEAD_PAUSE_SECONDS (900:
+how long a channel is left alone after a dead batch), OMS_PUBLISH_MIN_INTERVAL_SECONDS
+(1), OMS_PUBLISH_BATCH_SIZE (1,000 SKUs per batch).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ HTTP_TIMEOUT_SECONDS = 10.0
 # A whole attempt stays well inside the channel's lease (renewed at every step).
 ATTEMPT_DEADLINE_SECONDS = 30.0
 COALESCE_SECONDS = 0.25
+MAX_SPACING_SLEEP_SECONDS = 2.0
 CHANNEL_CONCURRENCY = 8
 ALERT_LEASE_SECONDS = 90.0
 ALERT_SWEEP_AGE_SECONDS = 30.0
@@ -180,8 +188,8 @@ class ChannelRun:
     pushes: int = 0
     acknowledged: int = 0
     failures: int = 0
-    # done: nothing left; busy: another run holds the channel; waiting: a retry (or the
-    # pause after a dead batch) is due at `retry_at`.
+    # done: nothing left; busy: another run holds the channel; waiting: a retry is due
+    # at `retry_at` (None: paused after a dead batch, the cron resumes it).
     state: str = "idle"
     retry_at: dt.datetime | None = None
 
@@ -265,15 +273,17 @@ async def _drive(
             run.state = "done"
             return
         if isinstance(step, publishing.Wait):
-            if step.kind == "spacing":
-                # Under a second: wait here (no queue round trip), take in the changes
+            left = (step.until - _utcnow()).total_seconds()
+            if step.kind == "spacing" and left <= MAX_SPACING_SLEEP_SECONDS:
+                # A second or so: wait here (no queue round trip), take in the changes
                 # made meanwhile, and push them all together.
-                await asyncio.sleep(max(0.0, (step.until - _utcnow()).total_seconds()))
+                await asyncio.sleep(max(0.0, left))
                 await _drain(ctx)
                 continue
-            # A retry gets a job at its time; a pause is left to the cron.
+            # A retry (or a long spacing) gets a job at its time; a pause is left to
+            # the cron.
             run.state = "waiting"
-            run.retry_at = step.until if step.kind == "retry" else None
+            run.retry_at = step.until if step.kind != "paused" else None
             return
         if isinstance(step, publishing.Progress):
             continue

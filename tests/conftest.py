@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ from domain.db import create_engine, create_sessionmaker
 from tests.support import Api
 
 pytest_plugins = ["tests.fixtures"]
+
+# The session's own servers (None when OMS_TEST_DATABASE_URL / OMS_TEST_REDIS_URL point
+# elsewhere), for the tests that restart or stop them.
+EMBEDDED: dict[str, Any] = {"pg": None, "redis": None}
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +49,7 @@ def servers() -> Iterator[dict[str, str]]:
         from api.cli import migrate
 
         migrate(database_url)
+        EMBEDDED["pg"], EMBEDDED["redis"] = pg, redis
         try:
             yield {"database_url": database_url, "redis_url": redis_url, "tmp": tmp}
         finally:

@@ -267,6 +267,7 @@ async def next_step(
         if state["last_push_at"] is not None and min_interval > 0
         else None
     )
+    spacing: Wait | None = None
     if target.key is not None:
         open_batch = await conn.fetchrow(
             "SELECT id, sequence, kind, next_attempt_at, items::text AS items, resync_upto,"
@@ -301,10 +302,12 @@ async def next_step(
                 state["resync_requested_at"],
             )
             if pending:
-                if spaced_until is not None and spaced_until > now:
-                    return Wait(spaced_until, "spacing")
-                items = [(r["sku"], r["quantity"]) for r in pending]
-                return Push(target, await _create_batch(conn, channel_id, "INCREMENTAL", items))
+                if spaced_until is None or spaced_until <= now:
+                    items = [(r["sku"], r["quantity"]) for r in pending]
+                    return Push(target, await _create_batch(conn, channel_id, "INCREMENTAL", items))
+                # Too soon after the last push: a resync goes on meanwhile (its batches
+                # are not spaced), else wait.
+                spacing = Wait(spaced_until, "spacing")
     mode = state["resync_mode"]
     if mode is not None:
         chunk = await _compute_chunk(
@@ -345,7 +348,7 @@ async def next_step(
         if spaced_until is not None and spaced_until > now:
             return Wait(spaced_until, "spacing")
         return Push(target, await _create_batch(conn, channel_id, "FEED", None))
-    return None
+    return spacing
 
 
 def _batch_of(channel_id: int, row: Any, attempt: int) -> Batch:

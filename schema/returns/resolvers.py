@@ -192,6 +192,12 @@ class Return(Node):
             for x in rows
         ]
 
+    @strawberry.field(
+        description="Printable return label (HTML) with the RMA number and where to send it."
+    )
+    def label_url(self) -> str:
+        return f"/returns/{self.id}/label.html"
+
     @strawberry.field(description="Where the parcel is to be sent.")
     async def receiving_location(self, info: InfoT) -> Location:
         return Location.of(

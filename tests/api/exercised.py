@@ -36,4 +36,6 @@ EXERCISED: dict[str, str] = {
     "ApproveReturn": "tests/api/test_returns.py::test_bad_returns_are_refused_and_change_nothing",
     "RejectReturn": "tests/api/test_returns.py::test_reject_a_requested_return",
     "CreateWebhookSubscription": "tests/api/test_webhook_subscriptions.py::test_create_webhook_subscription_as_the_console_sends_it",
+    "OrdersReport": "tests/integration/test_reports.py::test_orders_report_as_the_console_asks_for_it",
+    "ReturnsReport": "tests/integration/test_reports.py::test_returns_report_as_the_console_asks_for_it",
 }

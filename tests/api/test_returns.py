@@ -390,3 +390,25 @@ async def test_reject_a_requested_return(api: Api, world: World, clock: Clock) -
     }
     approve = await api.op("ApproveReturn", {"returnId": opened["return"]["id"]}, key=world.admin)
     assert approve["approveReturn"]["userErrors"][0]["code"] == "INVALID_STATE"
+
+
+async def test_the_customer_prints_a_return_label(api: Api, world: World) -> None:
+    order = await delivered_order(api, world)
+    token = await world.customer_token(api)
+    opened = await request(api, token, order, [("TEE-BLUE-M", 1, "WRONG_SIZE")], "label")
+    data = await api.run(
+        "query ($id: ID!) { return(id: $id) { number labelUrl } }",
+        {"id": opened["return"]["id"]},
+        key=token,
+    )
+    url = data["return"]["labelUrl"]
+    page = await api.http.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200
+    assert data["return"]["number"] in page.text
+    assert "Lyon distribution centre" in page.text and "3 rue Saint-Maur" in page.text
+    assert "<svg" in page.text
+    other = await world.customer_token(api, email="mallory@example.com")
+    assert (
+        await api.http.get(url, headers={"Authorization": f"Bearer {other}"})
+    ).status_code == 404
+    assert (await api.http.get(url)).status_code == 401
