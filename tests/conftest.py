@@ -12,8 +12,8 @@ import datetime as dt
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
