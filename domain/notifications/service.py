@@ -4,10 +4,15 @@
 one `notifications` row per (event, kind) - the unique constraint makes a replayed
 batch harmless - and returns the jobs that send them once the rows are committed.
 `render` loads what a template needs. Sending is the job's business (jobs/notifications.py).
+
+Return cases (RETURN_STATUS_CHANGED events) send three emails: approved (when a customer's
+or merchant's case becomes APPROVED; a carrier's return of an undeliverable parcel is not
+the customer's doing, so it sends nothing), refunded (a refund SUCCEEDED) and rejected.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +36,48 @@ SHIPMENT_KINDS = {
 }
 
 
+# Returns whose approval is emailed: the customer's and the merchant's (a CARRIER return
+# of an undeliverable parcel is not something the customer asked for).
+APPROVAL_NOTICE_INITIATORS = ("CUSTOMER", "MERCHANT")
+
+
 def kind_for(event: StreamEvent) -> str | None:
     """The notification an event warrants, if any."""
     if event.type == "ORDER_PLACED":
         return t.ORDER_CONFIRMED
     if event.type == "SHIPMENT_STATUS_CHANGED":
         return SHIPMENT_KINDS.get(str(event.payload.get("status")))
+    if event.type == "RETURN_STATUS_CHANGED":
+        return return_kind(event.payload)
     return None
+
+
+def return_kind(payload: dict[str, Any]) -> str | None:
+    """A return event's notification. Receipts, repairs and failed refunds also emit
+    RETURN_STATUS_CHANGED with an unchanged status (`from` == `status`): only a change
+    into APPROVED or REJECTED, or a refund that succeeded, is news for the customer."""
+    refund = payload.get("refund")
+    if isinstance(refund, dict) and refund.get("status") == "SUCCEEDED":
+        return t.RETURN_REFUNDED
+    status = payload.get("status")
+    if status == payload.get("from"):
+        return None
+    if status == "APPROVED" and payload.get("initiatedBy") in APPROVAL_NOTICE_INITIATORS:
+        return t.RETURN_APPROVED
+    if status == "REJECTED":
+        return t.RETURN_REJECTED
+    return None
+
+
+def global_id(type_name: str, pk: int) -> str:
+    """The API's id of a node (schema.base.to_global_id, which the domain cannot import):
+    base64url of "Type:pk" without padding."""
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def return_label_path(return_id: int) -> str:
+    """Where the printable label of a return is served (api/documents.py)."""
+    return f"/returns/{global_id('Return', return_id)}/label.html"
 
 
 def send_job(notification_id: int) -> Job:
@@ -153,6 +193,8 @@ async def render(conn: Any, notification_id: int) -> RenderedNotification | None
             store_name=store[0] if store else None,
             store_address=store[1] if store else (),
         )
+    elif kind in t.RETURN_KINDS:
+        ctx = await _return_context(conn, n["order_id"], currency, payload, common)
     else:
         ctx = await _shipment_context(conn, n["order_id"], payload, common)
     return RenderedNotification(
@@ -236,3 +278,96 @@ async def _shipment_context(
         store_name=store[0] if store else None,
         store_address=store[1] if store else (),
     )
+
+
+async def _return_context(
+    conn: Any, order_id: int, currency: str, payload: dict[str, Any], common: dict[str, Any]
+) -> t.EmailContext:
+    """The return case as it is now (its row), the payload filling what a missing row
+    leaves out; a refund email shows that refund (payload `refund.id`)."""
+    kind = common["kind"]
+    return_id = _int(payload.get("returnId"))
+    r = None
+    if return_id is not None:
+        r = await conn.fetchrow(
+            "SELECT id, number, receiving_location_id, rejection_reason FROM returns"
+            " WHERE id = $1 AND order_id = $2",
+            return_id,
+            order_id,
+        )
+    number = (r["number"] if r is not None else None) or payload.get("returnNumber")
+    fields: dict[str, Any] = {"return_number": str(number) if number else None}
+    if kind == t.RETURN_REFUNDED:
+        fields.update(await _refund_fields(conn, r, payload, currency))
+    elif r is not None:
+        lines = await conn.fetch(
+            "SELECT rl.sku, COALESCE(p.name, rl.sku) AS name, rl.quantity FROM return_lines rl"
+            " LEFT JOIN products p ON p.sku = rl.sku WHERE rl.return_id = $1 ORDER BY rl.id",
+            r["id"],
+        )
+        fields["lines"] = tuple(
+            t.EmailLine(name=x["name"], sku=x["sku"], quantity=x["quantity"]) for x in lines
+        )
+    if kind == t.RETURN_APPROVED:
+        location_id = r["receiving_location_id"] if r is not None else None
+        if location_id is None:
+            location_id = _int(payload.get("locationId"))
+        place = await _location(conn, location_id)
+        if place is not None:
+            fields["return_to_name"], fields["return_to_address"] = place
+        if r is not None:
+            fields["label_url"] = return_label_path(r["id"])
+    elif kind == t.RETURN_REJECTED:
+        reason = (r["rejection_reason"] if r is not None else None) or payload.get("reason")
+        fields["rejection_reason"] = str(reason) if reason else None
+    return t.EmailContext(**common, **fields)
+
+
+async def _refund_fields(
+    conn: Any, r: Any, payload: dict[str, Any], currency: str
+) -> dict[str, Any]:
+    """The refund's amount (shipping included) and what it paid back, line by line."""
+    refund = payload.get("refund")
+    refund_id = _int(refund.get("id")) if isinstance(refund, dict) else None
+    if r is None or refund_id is None:
+        return {}
+    row = await conn.fetchrow(
+        "SELECT amount_minor, shipping_minor, currency, lines::text AS lines FROM refunds"
+        " WHERE id = $1 AND return_id = $2",
+        refund_id,
+        r["id"],
+    )
+    if row is None:
+        return {}
+    currency = row["currency"] or currency
+    parts: list[dict[str, Any]] = orjson.loads(row["lines"] or "[]")
+    names = {
+        x["id"]: x
+        for x in await conn.fetch(
+            "SELECT l.id, l.sku, COALESCE(p.name, l.sku) AS name, l.line_number FROM order_lines l"
+            " LEFT JOIN products p ON p.sku = l.sku WHERE l.id = ANY($1::bigint[])",
+            [int(p["orderLineId"]) for p in parts if _int(p.get("orderLineId")) is not None],
+        )
+    }
+    lines = []
+    for part in parts:
+        line = names.get(_int(part.get("orderLineId")))
+        if line is None or not part.get("units"):
+            continue
+        lines.append(
+            (
+                line["line_number"],
+                t.EmailLine(
+                    name=line["name"],
+                    sku=line["sku"],
+                    quantity=int(part["units"]),
+                    amount=_money(int(part.get("amount") or 0), currency),
+                ),
+            )
+        )
+    lines.sort(key=lambda x: x[0])
+    return {
+        "lines": tuple(x[1] for x in lines),
+        "shipping": _money(row["shipping_minor"], currency) if row["shipping_minor"] else None,
+        "total": _money(row["amount_minor"], currency),
+    }

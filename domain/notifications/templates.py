@@ -2,8 +2,11 @@
 
 Pure functions of an `EmailContext` (already formatted strings: amounts are decimal
 strings with their currency), so they are tested without a database. Every value that
-comes from outside (names, addresses, carrier data) is HTML-escaped, and a tracking
-link is only made clickable when it is an http(s) URL.
+comes from outside (names, addresses, carrier data, rejection reasons) is HTML-escaped,
+and a tracking or label link is only made clickable when it is an http(s) URL.
+
+Order and shipment kinds are in `KINDS`; return cases (approved, refunded, rejected) in
+`RETURN_KINDS`; `ALL_KINDS` is both.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ READY_FOR_PICKUP = "READY_FOR_PICKUP"
 DELIVERED = "DELIVERED"
 DELIVERY_FAILED = "DELIVERY_FAILED"
 KINDS = (ORDER_CONFIRMED, SHIPPED, READY_FOR_PICKUP, DELIVERED, DELIVERY_FAILED)
+RETURN_APPROVED = "RETURN_APPROVED"
+RETURN_REFUNDED = "RETURN_REFUNDED"
+RETURN_REJECTED = "RETURN_REJECTED"
+RETURN_KINDS = (RETURN_APPROVED, RETURN_REFUNDED, RETURN_REJECTED)
+ALL_KINDS = KINDS + RETURN_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,7 @@ class EmailLine:
     sku: str
     quantity: int
     amount: str | None = None  # the line's total, e.g. "49.80 EUR"; None in shipment emails
+    # (in a refund email: what the line's units were refunded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +44,7 @@ class EmailContext:
     order_number: str
     customer_name: str | None = None
     lines: tuple[EmailLine, ...] = ()
-    # Order confirmation
+    # Order confirmation (shipping and total also in a refund email: what was refunded)
     subtotal: str | None = None
     discount: str | None = None  # only when there is one
     shipping: str | None = None
@@ -52,6 +61,12 @@ class EmailContext:
     store_name: str | None = None
     store_address: tuple[str, ...] = ()
     pickup_code: str | None = None
+    # Returns
+    return_number: str | None = None  # the RMA number, e.g. "R100001-8"
+    return_to_name: str | None = None  # the location that receives the parcel
+    return_to_address: tuple[str, ...] = ()
+    label_url: str | None = None  # the printable return label (a path or an http(s) URL)
+    rejection_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +76,23 @@ class Email:
     html: str
 
 
+def _return_ref(ctx: EmailContext) -> str:
+    """How a return is named: its RMA number (always there in real emails)."""
+    return ctx.return_number or f"of order {ctx.order_number}"
+
+
 def subject(ctx: EmailContext) -> str:
     n = ctx.order_number
+    r = _return_ref(ctx)
     return {
         ORDER_CONFIRMED: f"Your order {n} is confirmed",
         SHIPPED: f"Your order {n} is on its way",
         READY_FOR_PICKUP: f"Your order {n} is ready for pickup",
         DELIVERED: f"Your order {n} has been delivered",
         DELIVERY_FAILED: f"We couldn't deliver your order {n}",
+        RETURN_APPROVED: f"Your return {r} is approved",
+        RETURN_REFUNDED: f"Your refund for return {r} is on its way",
+        RETURN_REJECTED: f"We couldn't accept your return {r}",
     }[ctx.kind]
 
 
@@ -258,12 +282,92 @@ def _failed(ctx: EmailContext) -> tuple[list[_Block], str]:
     return blocks, _button(ctx)
 
 
+def _return_of(ctx: EmailContext) -> str:
+    """The return and its order, as said in a sentence."""
+    if ctx.return_number:
+        return f"return {ctx.return_number} for order {ctx.order_number}"
+    return f"return of order {ctx.order_number}"
+
+
+def _label_block(ctx: EmailContext) -> _Block | None:
+    if not ctx.label_url:
+        return None
+    text = f"Print your return label: {ctx.label_url}"
+    if _is_web_url(ctx.label_url):
+        url = escape(ctx.label_url, quote=True)
+        html = f'<p><a href="{url}">Print your return label</a></p>'
+    else:
+        html = f"<p>Print your return label: {escape(ctx.label_url)}</p>"
+    return _Block(text, html)
+
+
+def _return_approved(ctx: EmailContext) -> tuple[list[_Block], str]:
+    blocks = [_Block.para(f"Your {_return_of(ctx)} is approved.")]
+    if ctx.return_number:
+        number = ctx.return_number
+        blocks.append(
+            _Block(
+                f"Your RMA number: {number}\nWrite it on the parcel, or stick the return label"
+                " on it.",
+                f'<p>Your RMA number: <strong style="font-size:20px;letter-spacing:2px">'
+                f"{escape(number)}</strong><br>Write it on the parcel, or stick the return label"
+                " on it.</p>",
+            )
+        )
+    if ctx.lines:
+        blocks.append(_lines_block(ctx, "What to send back"))
+    if ctx.return_to_name or ctx.return_to_address:
+        where = tuple(x for x in (ctx.return_to_name, *ctx.return_to_address) if x)
+        blocks.append(_address_block("Send your parcel to", where))
+    label = _label_block(ctx)
+    if label:
+        blocks.append(label)
+    blocks.append(
+        _Block.para(
+            "Please put a copy of the label inside the parcel. We will email you again once"
+            " we have processed your return."
+        )
+    )
+    return blocks, ""
+
+
+def _return_refunded(ctx: EmailContext) -> tuple[list[_Block], str]:
+    amount = f" of {ctx.total}" if ctx.total else ""
+    blocks = [
+        _Block.para(f"We have received your {_return_of(ctx)} and sent you a refund{amount}.")
+    ]
+    if ctx.lines or ctx.total:
+        blocks.append(_lines_block(ctx, "Refunded"))
+    blocks.append(
+        _Block.para(
+            "The money goes back to your original payment method. Depending on your bank, it"
+            " can take a few days to appear on your statement."
+        )
+    )
+    return blocks, ""
+
+
+def _return_rejected(ctx: EmailContext) -> tuple[list[_Block], str]:
+    blocks = [_Block.para(f"We have reviewed your {_return_of(ctx)} and cannot accept it.")]
+    if ctx.rejection_reason:
+        blocks.append(_Block.para(f"Reason: {ctx.rejection_reason}"))
+    if ctx.lines:
+        blocks.append(_lines_block(ctx, "Your return request"))
+    blocks.append(
+        _Block.para("If you have a question about this, reply to this email and we will help.")
+    )
+    return blocks, ""
+
+
 _BODIES: dict[str, Body] = {
     ORDER_CONFIRMED: _confirmed,
     SHIPPED: _shipped,
     READY_FOR_PICKUP: _ready,
     DELIVERED: _delivered,
     DELIVERY_FAILED: _failed,
+    RETURN_APPROVED: _return_approved,
+    RETURN_REFUNDED: _return_refunded,
+    RETURN_REJECTED: _return_rejected,
 }
 
 

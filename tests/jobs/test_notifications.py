@@ -1,6 +1,6 @@
 """Customer emails through a real SMTP server on loopback: one email per event and kind,
 however often and however concurrently its job runs, and none lost while the server is
-down."""
+down; orders, shipments and return cases (approved, refunded, rejected)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ from arq.connections import ArqRedis
 
 import jobs.notifications as jn
 from domain.db import UnitOfWork, driver_connection
+from domain.events.stream import StreamEvent
 from domain.notifications import templates as t
-from domain.notifications.service import fan_out
+from domain.notifications.service import fan_out, global_id, kind_for, return_kind
 from domain.order.events import append_event
 from jobs.queue import ArqQueue
 from jobs.relay import CONSUMERS, relay_once
 from jobs.worker import shutdown, startup
+from tests.api.test_returns import delivered_order, receive, request
+from tests.conftest import Clock
 from tests.fixtures import World, variables
 from tests.support import Api
 
@@ -521,9 +524,37 @@ def test_templates_escape_html_and_only_link_web_urls() -> None:
     assert "href" not in mail.html
     assert "Hello <b>Eve</b>," in mail.text
     every = [
-        t.render_email(t.EmailContext(kind=kind, order_number="FR-2")).subject for kind in t.KINDS
+        t.render_email(t.EmailContext(kind=kind, order_number="FR-2")).subject
+        for kind in t.ALL_KINDS
     ]
     assert all("FR-2" in s for s in every)
+    returns = [
+        t.render_email(t.EmailContext(kind=kind, order_number="FR-2", return_number="R7-5"))
+        for kind in t.RETURN_KINDS
+    ]
+    assert all("R7-5" in m.subject and "R7-5" in m.text for m in returns)
+    rejected = t.render_email(
+        t.EmailContext(
+            kind=t.RETURN_REJECTED,
+            order_number="FR-2",
+            return_number="R7-5",
+            rejection_reason="<script>x</script> & worn",
+            label_url="javascript:alert(1)",
+        )
+    )
+    assert "<script>" not in rejected.html and "&lt;script&gt;x&lt;/script&gt; &amp; worn" in (
+        rejected.html
+    )
+    approved = t.render_email(
+        t.EmailContext(
+            kind=t.RETURN_APPROVED,
+            order_number="FR-2",
+            return_number="R7-5",
+            label_url="javascript:alert(1)",
+        )
+    )
+    assert "href" not in approved.html
+    assert "Print your return label: javascript:alert(1)" in approved.text
     with pytest.raises(KeyError):
         t.render_email(t.EmailContext(kind="NOPE", order_number="FR-3"))
 
@@ -545,3 +576,213 @@ def test_smtp_urls() -> None:
     assert (c.port, c.start_tls) == (2525, None)
     with pytest.raises(jn.SmtpUrlError):
         jn.SmtpConfig.from_url("http://mail.example")
+
+
+# --- return cases -------------------------------------------------------------------
+
+
+def test_which_return_events_send_an_email() -> None:
+    base = {"returnId": 1, "returnNumber": "R1-8", "locationId": 1, "initiatedBy": "CUSTOMER"}
+
+    def kind(**changes: Any) -> str | None:
+        return return_kind({**base, **changes})
+
+    assert kind(**{"from": None, "status": "APPROVED"}) == t.RETURN_APPROVED
+    assert kind(**{"from": "REQUESTED", "status": "APPROVED"}) == t.RETURN_APPROVED
+    assert kind(initiatedBy="MERCHANT", **{"from": None, "status": "APPROVED"}) == (
+        t.RETURN_APPROVED
+    )
+    assert kind(initiatedBy="CARRIER", **{"from": None, "status": "APPROVED"}) is None
+    assert kind(**{"from": None, "status": "REQUESTED"}) is None
+    # A partial receipt or a repair keeps the case APPROVED: nothing new for the customer.
+    assert kind(**{"from": "APPROVED", "status": "APPROVED"}) is None
+    assert kind(**{"from": "APPROVED", "status": "RECEIVED"}) is None
+    assert kind(**{"from": "REQUESTED", "status": "REJECTED"}) == t.RETURN_REJECTED
+    assert kind(**{"from": "APPROVED", "status": "CANCELLED"}) is None
+    succeeded = {"id": 3, "status": "SUCCEEDED"}
+    assert kind(refund=succeeded, **{"from": "RECEIVED", "status": "REFUNDED"}) == (
+        t.RETURN_REFUNDED
+    )
+    assert kind(refund=succeeded, **{"from": "APPROVED", "status": "APPROVED"}) == (
+        t.RETURN_REFUNDED
+    )
+    failed = {"id": 3, "status": "FAILED"}
+    assert kind(refund=failed, **{"from": "RECEIVED", "status": "RECEIVED"}) is None
+    event = StreamEvent(
+        id=1,
+        stream_seq=1,
+        order_id=1,
+        channel_id=1,
+        sequence=1,
+        type="RETURN_STATUS_CHANGED",
+        actor="test",
+        payload={**base, "from": None, "status": "APPROVED"},
+        occurred_at=dt.datetime.now(dt.UTC),
+    )
+    assert kind_for(event) == t.RETURN_APPROVED
+    assert global_id("Return", 42) == "UmV0dXJuOjQy"  # base64url("Return:42"), unpadded
+
+
+async def kinds(sessionmaker: Any) -> list[str]:
+    return [str(n["kind"]) for n in await notifications(sessionmaker)]
+
+
+def plain(msg: EmailMessage) -> str:
+    """The text body with its line breaks as written (SMTP carries CRLF)."""
+    return body(msg).replace("\r\n", "\n")
+
+
+def one(inbox: Inbox, subject: str) -> EmailMessage:
+    found = [m for m in inbox.to("camille@example.com") if m["Subject"] == subject]
+    assert len(found) == 1, [m["Subject"] for m in inbox.messages]
+    return found[0]
+
+
+ORDER_KINDS = ["ORDER_CONFIRMED", "SHIPPED", "DELIVERED"]  # delivered_order's emails
+
+
+async def test_approved_return_email_then_refund_email(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    order = await delivered_order(api, world)
+    token = await world.customer_token(api)
+    opened = await request(api, token, order, [("TEE-BLUE-M", 1, "WRONG_SIZE")], "n-ret-1")
+    assert opened["userErrors"] == []
+    ret = opened["return"]
+    number = ret["number"]
+    assert (ret["status"], ret["initiatedBy"]) == ("APPROVED", "CUSTOMER")
+    await relayed(sessionmaker, queue, len(ORDER_KINDS) + 1)
+    await run_jobs()
+    assert await kinds(sessionmaker) == [*ORDER_KINDS, "RETURN_APPROVED"]
+
+    approved = one(inbox, f"Your return {number} is approved")
+    text = plain(approved)
+    assert f"Your return {number} for order {order['number']} is approved." in text
+    assert f"Your RMA number: {number}" in text
+    assert "1 x Organic tee, blue, M (TEE-BLUE-M)" in text
+    assert "Mug" not in text and "MUG-STONE" not in text
+    to = "Send your parcel to:\n  Lyon distribution centre\n  12 rue de Gerland\n  69007 Lyon"
+    assert to in text
+    label = f"/returns/{ret['id']}/label.html"  # the API's own id of the return
+    assert f"Print your return label: {label}" in text
+    html = body(approved, "html")
+    assert number in html and "12 rue de Gerland" in html and label in html
+    # The link is the label the API serves to this customer.
+    page = await api.http.get(label, headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200 and number in page.text
+
+    got = await receive(
+        api, world.partner, order, [("TEE-BLUE-M", 1, "GOOD", "RESTOCK")], "n-rcv-1"
+    )
+    assert got["return"]["status"] == "RECEIVED"
+    refund_vars = variables("RefundReturn")
+    refund_vars["returnId"] = ret["id"]
+    refund_vars["idempotencyKey"] = "n-refund-1"
+    refunded = (await api.op("RefundReturn", refund_vars, key=world.admin))["refundReturn"]
+    assert refunded["userErrors"] == []
+    assert refunded["refund"]["status"] == "SUCCEEDED"
+    await relayed(sessionmaker, queue, len(ORDER_KINDS) + 2)
+    await run_jobs()
+    # The receipt sends nothing; the refund one email.
+    assert await kinds(sessionmaker) == [*ORDER_KINDS, "RETURN_APPROVED", "RETURN_REFUNDED"]
+    assert all(n["status"] == "SENT" for n in await notifications(sessionmaker))
+
+    refund = one(inbox, f"Your refund for return {number} is on its way")
+    text = plain(refund)
+    assert "sent you a refund of 24.90 EUR" in text
+    assert "1 x Organic tee, blue, M (TEE-BLUE-M)  24.90 EUR" in text
+    assert "Total: 24.90 EUR" in text
+    assert "Shipping" not in text  # not refunded (includeShipping: false)
+    assert "24.90 EUR" in body(refund, "html")
+    assert len(inbox.to("camille@example.com")) == len(ORDER_KINDS) + 2
+
+    await relay_once(sessionmaker, queue)  # nothing new: no second refund email
+    await run_jobs()
+    assert len(inbox.messages) == len(ORDER_KINDS) + 2
+
+
+async def test_rejected_merchant_return_email_has_the_reason_and_a_late_approval_is_sent(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    run_jobs: Any,
+    inbox: Inbox,
+    clock: Clock,
+) -> None:
+    order = await delivered_order(api, world)
+    clock.set(dt.datetime(2026, 12, 31, 9, 0, tzinfo=dt.UTC))  # past every return window
+    opened = await request(
+        api, world.channel, order, [("TEE-BLUE-M", 1, "LATE_DELIVERY")], "n-late-1"
+    )
+    assert opened["return"]["status"] == "REQUESTED"  # outside policy: waits, no email
+    reason = "Outside the 30-day window & the tee was worn"
+    rejected = await api.op(
+        "RejectReturn", {"returnId": opened["return"]["id"], "reason": reason}, key=world.admin
+    )
+    assert rejected["rejectReturn"]["userErrors"] == []
+    await relayed(sessionmaker, queue, len(ORDER_KINDS) + 1)
+    await run_jobs()
+    assert await kinds(sessionmaker) == [*ORDER_KINDS, "RETURN_REJECTED"]
+
+    number = opened["return"]["number"]
+    msg = one(inbox, f"We couldn't accept your return {number}")
+    text = plain(msg)
+    assert f"We have reviewed your return {number} for order {order['number']}" in text
+    assert f"Reason: {reason}" in text
+    assert "1 x Organic tee, blue, M (TEE-BLUE-M)" in text
+    assert "label" not in text
+    assert "Outside the 30-day window &amp; the tee was worn" in body(msg, "html")
+
+    # Another case outside policy, approved by the merchant: the approval email goes.
+    late = await request(api, world.channel, order, [("MUG-STONE", 1, "DAMAGED")], "n-late-2")
+    assert (late["return"]["status"], late["return"]["initiatedBy"]) == ("REQUESTED", "MERCHANT")
+    approve = await api.op("ApproveReturn", {"returnId": late["return"]["id"]}, key=world.admin)
+    assert approve["approveReturn"]["return"]["status"] == "APPROVED"
+    await relayed(sessionmaker, queue, len(ORDER_KINDS) + 2)
+    await run_jobs()
+    assert await kinds(sessionmaker) == [*ORDER_KINDS, "RETURN_REJECTED", "RETURN_APPROVED"]
+    text = plain(one(inbox, f"Your return {late['return']['number']} is approved"))
+    assert "1 x Stoneware mug (MUG-STONE)" in text
+    assert f"/returns/{late['return']['id']}/label.html" in text
+
+
+async def test_a_carrier_return_sends_no_approval_email(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    await api.op("SetStockLevels", variables("SetStockLevels"), key=world.partner)
+    order = (await api.op("PlaceOrder", variables("PlaceOrder"), key=world.channel))["placeOrder"][
+        "order"
+    ]
+    shipment = order["shipments"][0]["id"]
+    for name in ("StartPicking", "PackShipment"):
+        await api.op(name, {"shipmentId": shipment}, key=world.partner)
+    ship = variables("ShipShipment")
+    ship["input"]["shipmentId"] = shipment
+    await api.op("ShipShipment", ship, key=world.partner)
+    for event_id, status, at in (
+        ("nf1", "DELIVERY_FAILED", "10:00"),
+        ("nf2", "RETURNED_TO_SENDER", "11:00"),
+    ):
+        v = variables("RecordTrackingEvent")
+        v["input"].update(eventId=event_id, status=status, occurredAt=f"2026-11-24T{at}:00+01:00")
+        assert (await api.op("RecordTrackingEvent", v, key=world.partner))["recordTrackingEvent"][
+            "userErrors"
+        ] == []
+    await relayed(sessionmaker, queue, 3)
+    await relay_once(sessionmaker, queue)  # after the API's own relay, if it was at work
+    async with UnitOfWork(sessionmaker) as uow:
+        conn = await driver_connection(uow.session)
+        unstamped = await conn.fetchval(
+            "SELECT count(*) FROM order_events WHERE stream_seq IS NULL"
+        )
+        carrier = await conn.fetchval(
+            "SELECT count(*) FROM order_events WHERE type = 'RETURN_STATUS_CHANGED'"
+            " AND payload->>'initiatedBy' = 'CARRIER' AND payload->>'status' = 'APPROVED'"
+            " AND stream_seq IS NOT NULL"
+        )
+    assert (unstamped, carrier) == (0, 1)  # the carrier return's event was fanned out
+    await run_jobs()
+    assert await kinds(sessionmaker) == ["ORDER_CONFIRMED", "SHIPPED", "DELIVERY_FAILED"]
+    assert not any("return" in m["Subject"].lower() for m in inbox.to("camille@example.com"))
+    assert len(inbox.messages) == 3
