@@ -22,6 +22,9 @@ from bench.common import install_signal_handlers
 BENCHMARKS: list[str] = [
     "availability",
     "stock_sync",
+    "place_order",
+    "orders_page",
+    "subscriptions",
 ]
 
 

@@ -1,8 +1,9 @@
 """The Orders report and the Returns report over a time range.
 
 Both are computed entirely in PostgreSQL (one statement for the Orders report, two for
-the Returns report), so their cost grows with the rows in the range, not with what
-Python does; money is summed as integer minor units per currency, so it is exact.
+the Returns report, read in one read-only snapshot), so their cost grows with the rows
+in the range, not with what Python does; money is summed as integer minor units per
+currency, so it is exact. `bench/reports.py` times them on a million orders.
 
 A range is half-open, `[start, end)`, on timestamps with time zone; a naive datetime
 is taken as UTC. What falls in the range:

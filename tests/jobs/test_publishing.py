@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -232,11 +233,10 @@ async def live_worker(
 
     yield start
     for worker, task in started:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        with contextlib.suppress(Exception):
-            await worker.close()
+        worker.handle_sig(signal.SIGUSR1)  # cancels its running jobs and its loop
+        await asyncio.gather(task, *worker.tasks.values(), return_exceptions=True)
+        await WorkerSettings.on_shutdown(worker.ctx)
+        await worker.pool.aclose()
 
 
 # --- helpers ---------------------------------------------------------------------------
