@@ -51,7 +51,7 @@ class Settings:
             admin_key=e.get("OMS_ADMIN_KEY") or None,
             log_level=e.get("OMS_LOG_LEVEL", "INFO").upper(),
             log_json=_bool(e.get("OMS_LOG_JSON"), True),
-            db_pool_size=int(e.get("OMS_DB_POOL_SIZE", "10")),
+            db_pool_size=int(e.get("OMS_DB_POOL_SIZE", "20")),
             auth_cache_seconds=float(e.get("OMS_AUTH_CACHE_SECONDS", "1.0")),
             cost_budget_per_minute=int(e.get("OMS_COST_BUDGET_PER_MINUTE", "2000000")),
             allowed_origins=tuple(o for o in e.get("OMS_ALLOWED_ORIGINS", "").split(",") if o),

@@ -63,13 +63,19 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, autocommit: bool = False
+) -> AsyncEngine:
+    """`autocommit` engines serve reads: their connections never open a transaction, so
+    the liveness check on checkout (pre-ping) is one round trip instead of three
+    (BEGIN, ping, ROLLBACK)."""
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,  # survive a PostgreSQL restart without a failed request
         pool_recycle=1800,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 
