@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from api.settings import Settings
-from domain.db import UnitOfWork, create_engine, create_sessionmaker, driver_connection
-from domain.publishing import service as publishing
-from jobs.publishing import run_channel
+
+DEFAULT_BATCH_SIZE = 1000  # domain/publishing/service.py's (imported late: `oms` starts fast)
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
         "--batch-size",
         type=int,
         default=None,
-        help=f"SKUs per push (default {publishing.DEFAULT_BATCH_SIZE})",
+        help=f"SKUs per push (default {DEFAULT_BATCH_SIZE})",
     )
     q.add_argument(
         "--restart", action="store_true", help="start over instead of resuming a resync under way"
@@ -47,6 +47,8 @@ def cmd_resync(args: argparse.Namespace, settings: Settings) -> None:
         sys.exit("DATABASE_URL is not set (or use `oms dev`, which starts a private PostgreSQL)")
     if args.batch_size is not None and not 1 <= args.batch_size <= 10_000:
         sys.exit("--batch-size must be between 1 and 10,000")
+    # Failed attempts are told below the progress bar, not as log lines across it.
+    logging.getLogger("oms.publishing").setLevel(logging.ERROR)
     status = asyncio.run(
         resync(
             settings.database_url,
@@ -63,7 +65,6 @@ def cmd_resync(args: argparse.Namespace, settings: Settings) -> None:
 @dataclass(frozen=True, slots=True)
 class _Progress:
     mode: str | None
-    generation: int
     done: int
     total: int | None
     last_error: str | None
@@ -98,10 +99,12 @@ class ProgressBar:
 
 
 async def _progress(sessionmaker: Any, channel_id: int) -> _Progress:
+    from domain.db import UnitOfWork, driver_connection
+
     async with UnitOfWork(sessionmaker) as uow:
         conn = await driver_connection(uow.session)
         row = await conn.fetchrow(
-            "SELECT resync_mode, resync_generation, resync_done, resync_total,"
+            "SELECT resync_mode, resync_done, resync_total,"
             " (SELECT last_error FROM channel_publications p WHERE p.channel_id = st.channel_id"
             "   AND p.status IN ('FAILED', 'DEAD') ORDER BY p.id DESC LIMIT 1) AS last_error"
             " FROM channel_publish_states st WHERE channel_id = $1",
@@ -109,7 +112,6 @@ async def _progress(sessionmaker: Any, channel_id: int) -> _Progress:
         )
     return _Progress(
         row["resync_mode"],
-        row["resync_generation"],
         row["resync_done"],
         row["resync_total"],
         row["last_error"],
@@ -127,6 +129,10 @@ async def resync(
 ) -> int:
     """Resync one channel with a progress bar; 0 when done, 1 if its receiver fails
     (the worker retries), 2 if there is no such channel."""
+    from domain.db import UnitOfWork, create_engine, create_sessionmaker, driver_connection
+    from domain.publishing import service as publishing
+    from jobs.publishing import run_channel
+
     engine = create_engine(database_url, pool_size=3)
     sessionmaker = create_sessionmaker(engine)
     bar = ProgressBar(out)
@@ -138,7 +144,6 @@ async def resync(
                 out.write(f"no channel {code!r}\n")
                 return 2
             await publishing.request_resync(conn, channel_id, "FULL", restart=restart)
-        generation = (await _progress(sessionmaker, channel_id)).generation
         ctx: dict[str, Any] = {"sessionmaker": sessionmaker}
         while True:
             task = asyncio.create_task(run_channel(ctx, channel_id, size=batch_size))
@@ -149,7 +154,7 @@ async def resync(
             run = task.result()
             progress = await _progress(sessionmaker, channel_id)
             bar.show(progress.done, progress.total)
-            if progress.generation != generation or progress.mode is None:
+            if progress.mode is None:  # done (or a newer resync it led to is)
                 bar.finish(f"channel {code} resynced ({run.acknowledged} pushes acknowledged here)")
                 return 0
             if run.state == "waiting":

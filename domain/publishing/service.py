@@ -588,8 +588,10 @@ async def drain(conn: Any, *, limit: int = DRAIN_LIMIT) -> Drained:
     current = {
         (r["channel_id"], r["sku"]): r["quantity"]
         for r in await conn.fetch(
-            "SELECT channel_id, sku, quantity FROM channel_stock_published WHERE sku = ANY($1::text[])",
+            "SELECT channel_id, sku, quantity FROM channel_stock_published"
+            " WHERE channel_id = ANY($2::bigint[]) AND sku = ANY($1::text[])",  # the primary key
             skus,
+            list(channels),
         )
     }
     changes: list[tuple[int, str, int, dt.datetime]] = []

@@ -121,30 +121,22 @@ def check_range(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.d
 # of the report as an additive sum, so the totals over all channels are sums of these
 # rows and the ratios are computed from exact integers.
 #
-# Shipments are summed per order (a LATERAL probe of the order's shipments by
-# `order_id`), since telling split orders (several live shipments) from the others
-# needs a per-order count; lines need no per-order step and are a plain join, which
-# the planner runs as index probes for a short range and as a parallel hash join for
-# a long one. Seconds to ship are float8 (`date_part`): an average needs no exactness,
-# and float arithmetic is several times cheaper than numeric on a million rows.
+# Plain joins only, so that the planner picks index probes for a short range and
+# scans for a long one (merge joins on the covering indexes proposed in
+# `bench/reports.py`, parallel hash joins otherwise); each aggregate scans the orders
+# of the range itself rather than sharing a materialized CTE, which would keep it
+# from running in parallel. Shipments are summed per order first, since telling split
+# orders (several live shipments) from the others needs a per-order count. Seconds to
+# ship are float8 (`date_part`): an average needs no exactness, and float arithmetic
+# is several times cheaper than numeric over a million rows.
 ORDERS_REPORT_SQL = """
 WITH by_order AS (
     SELECT o.channel_id, o.currency,
            count(*) AS orders,
            count(*) FILTER (WHERE o.status <> 'CANCELLED') AS live_orders,
            coalesce(sum(o.total_minor) FILTER (WHERE o.status <> 'CANCELLED'), 0)
-               AS revenue_minor,
-           count(*) FILTER (WHERE s.shipments > 1) AS split_orders,
-           coalesce(sum(s.shipped), 0) AS shipped,
-           coalesce(sum(s.seconds_to_ship), 0) AS seconds_to_ship
+               AS revenue_minor
     FROM orders o
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS shipments,
-               count(sh.shipped_at) AS shipped,
-               sum(date_part('epoch', sh.shipped_at - o.placed_at)) AS seconds_to_ship
-        FROM shipments sh
-        WHERE sh.order_id = o.id AND sh.status <> 'CANCELLED'
-    ) s
     WHERE o.placed_at >= $1 AND o.placed_at < $2
     GROUP BY o.channel_id, o.currency
 ), by_line AS (
@@ -157,14 +149,32 @@ WITH by_order AS (
     JOIN order_lines l ON l.order_id = o.id
     WHERE o.placed_at >= $1 AND o.placed_at < $2
     GROUP BY o.channel_id, o.currency
+), per_order_shipments AS (
+    SELECT o.channel_id, o.currency,
+           count(*) AS shipments,
+           count(s.shipped_at) AS shipped,
+           sum(date_part('epoch', s.shipped_at - o.placed_at)) AS seconds_to_ship
+    FROM orders o
+    JOIN shipments s ON s.order_id = o.id
+    WHERE o.placed_at >= $1 AND o.placed_at < $2 AND s.status <> 'CANCELLED'
+    GROUP BY o.id, o.channel_id, o.currency
+), by_shipment AS (
+    SELECT channel_id, currency,
+           count(*) FILTER (WHERE shipments > 1) AS split_orders,
+           sum(shipped) AS shipped,
+           sum(seconds_to_ship) AS seconds_to_ship
+    FROM per_order_shipments
+    GROUP BY channel_id, currency
 )
 SELECT c.code AS channel, b.currency, b.orders, b.live_orders, b.revenue_minor,
        coalesce(l.units, 0) AS units, coalesce(l.quantity, 0) AS quantity,
        coalesce(l.allocated, 0) AS allocated, coalesce(l.backordered_lines, 0) AS backordered_lines,
-       b.split_orders, b.shipped, b.seconds_to_ship
+       coalesce(s.split_orders, 0) AS split_orders, coalesce(s.shipped, 0) AS shipped,
+       coalesce(s.seconds_to_ship, 0) AS seconds_to_ship
 FROM by_order b
 JOIN channels c ON c.id = b.channel_id
 LEFT JOIN by_line l ON l.channel_id = b.channel_id AND l.currency = b.currency
+LEFT JOIN by_shipment s ON s.channel_id = b.channel_id AND s.currency = b.currency
 ORDER BY c.code COLLATE "C", b.currency COLLATE "C"
 """
 
@@ -206,24 +216,43 @@ ORDER BY units DESC, rl.reason_code COLLATE "C"
 """
 
 
-# Memory for the hash joins and aggregates of one report over a long range (the
-# server's default, 4 MB, makes a year of orders spill to disk in batches). Set for
-# the report's own transaction only.
-REPORT_WORK_MEM = "64MB"
+# Planner settings for the report's statements only:
+# - a plan for the range at hand: asyncpg prepares statements, and after five runs
+#   PostgreSQL may switch to a generic plan, made without knowing the range; one made
+#   for a month (index probes) then runs a year of orders several times slower;
+# - memory for the hash joins and aggregates of a long range (with the server's
+#   default, 4 MB, a year of orders spills to disk in batches);
+# - the cost of a random page read of an SSD or of a cached page, rather than the
+#   default's spinning disk (4.0), without which the planner scans every shipment of
+#   the table for a month of orders instead of probing the orders' own (about 0.6 s
+#   instead of 0.4 s for a month of bench/reports.py).
+REPORT_SETTINGS = {
+    "plan_cache_mode": "force_custom_plan",
+    "work_mem": "64MB",
+    "random_page_cost": "1.1",
+}
 
 
 @contextlib.asynccontextmanager
 async def report_connection(session: AsyncSession) -> AsyncIterator[Any]:
-    """The session's asyncpg connection, in a read-only REPEATABLE READ transaction of
-    the report's own (one snapshot for all its statements, and `REPORT_WORK_MEM`); in
-    the caller's transaction, as it is, when the session already has one."""
+    """The session's asyncpg connection with `REPORT_SETTINGS`, in a read-only
+    REPEATABLE READ transaction of the report's own (one snapshot for all its
+    statements); or, when the session is in a transaction already, in a savepoint of
+    it, rolled back at the end so that the settings end with the report (a report
+    writes nothing, so the rollback loses nothing)."""
     conn = await driver_connection(session)
-    if conn.is_in_transaction():
-        yield conn
+    settings = "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in REPORT_SETTINGS.items())
+    if not conn.is_in_transaction():
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute(settings)
+            yield conn
         return
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+    await conn.execute("SAVEPOINT oms_report")
+    try:
+        await conn.execute(settings)
         yield conn
+    finally:
+        await conn.execute("ROLLBACK TO SAVEPOINT oms_report; RELEASE SAVEPOINT oms_report")
 
 
 async def orders_report(

@@ -11,13 +11,13 @@ The world:
 
 | order | channel | placed | lines (sku qty / allocated at placement / cancelled) | total | shipments |
 |---|---|---|---|---|---|
-| O1 | web-fr | 11-02 10:00 | TEE 2/2/0, MUG 1/1/0 | 66.70 EUR | SHIPPED +24 h, SHIPPED +50 h (split) |
-| O2 | web-fr | 11-05 08:00 | TEE 3/1/0 (backordered 2) | 74.70 EUR | ALLOCATED, PENDING (split) |
-| O3 | web-fr | 11-10 00:00 | MUG 4/4/1 | 48.00 EUR | SHIPPED +5 h, CANCELLED |
+| O1 | web-fr | 11-02 10:00 | TEE 2/2/0, MUG 1/1/0 | 66.70 EUR | shipped +24 h, delivered (shipped +50 h): split |
+| O2 | web-fr | 11-05 08:00 | TEE 3/1/0 (backordered 2) | 74.70 EUR | ALLOCATED, PENDING: split |
+| O3 | web-fr | 11-10 00:00 | MUG 4/4/1 | 48.00 EUR | in transit (shipped +5 h), CANCELLED |
 | O4 | web-fr | 11-12 12:00 | TEE 1/1/1 (fully cancelled) | 24.90 EUR | CANCELLED |
-| O5 | web-jp | 11-20 09:00 | CAP 2/2/0 | 5000 JPY | SHIPPED +30 h |
+| O5 | web-jp | 11-20 09:00 | CAP 2/2/0 | 5000 JPY | shipped +30 h |
 | O6 | web-jp | 11-21 09:00 | CAP 1/1/0, BAG 1/1/0 | 2500 JPY | ALLOCATED |
-| OCT | marketplace-fr | 10-31 23:59:59 | TEE 5/5/0, SCARF 1/1/0 | 99.00 EUR | SHIPPED in November |
+| OCT | marketplace-fr | 10-31 23:59:59 | TEE 5/5/0, SCARF 1/1/0 | 99.00 EUR | two, shipped on 11-01 |
 | DEC | web-fr | 12-01 00:00 | TEE 7/0/0 | 10.00 EUR | none |
 
 Orders report: web-fr 4 orders, 3 + 3 + 3 + 0 = 9 units, 66.70 + 74.70 + 48.00 = 189.40
@@ -447,8 +447,9 @@ async def test_a_report_inside_a_unit_of_work_reads_in_its_transaction(
     async with UnitOfWork(sessionmaker) as uow:
         orders = await reports.orders_report(uow.session, at(1), at(1, month=12))
         returns = await reports.returns_report(uow.session, at(1), at(1, month=12))
-        # Still the caller's transaction, with the server's settings: nothing leaked.
+        # Still the caller's transaction, with the server's settings again.
         assert await uow.session.scalar(text("SHOW work_mem")) == "4MB"
+        assert await uow.session.scalar(text("SHOW plan_cache_mode")) == "auto"
     assert [(c.channel, c.orders, c.units) for c in orders.by_channel] == [
         ("web-fr", 4, 9),
         ("web-jp", 2, 4),

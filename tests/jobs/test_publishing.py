@@ -233,7 +233,8 @@ async def live_worker(
 
     yield start
     for worker, task in started:
-        worker.handle_sig(signal.SIGUSR1)  # cancels its running jobs and its loop
+        worker.handle_sig(signal.SIGUSR1)  # cancels its running jobs
+        task.cancel()  # and its polling loop
         await asyncio.gather(task, *worker.tasks.values(), return_exceptions=True)
         await WorkerSettings.on_shutdown(worker.ctx)
         await worker.pool.aclose()
@@ -722,6 +723,18 @@ async def test_the_cli_resyncs_a_channel_with_a_progress_bar(
     assert "[" + "#" * 30 + "] 2/2 SKUs 100%" in out.getvalue()
     assert "channel web-fr resynced" in out.getvalue()
     assert await cli_resync(servers["database_url"], "nowhere", out=io.StringIO()) == 2
+
+
+def test_the_cli_command_is_registered_under_channels() -> None:
+    import argparse
+
+    from api import channels_cli
+
+    parser = argparse.ArgumentParser(prog="oms")
+    channels_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["channels", "resync", "web-fr", "--batch-size", "500"])
+    assert (args.code, args.batch_size, args.restart) == ("web-fr", 500, False)
+    assert args.fn is channels_cli.cmd_resync
 
 
 async def test_a_feed_directory_gets_both_files_replaced_atomically(
