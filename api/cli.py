@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from api import channels_cli
 from api.report_cli import register_report
 from api.settings import Settings
 
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_schema)
 
     register_report(sub)
+    channels_cli.register(sub)
     return parser
 
 
