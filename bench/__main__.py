@@ -25,6 +25,8 @@ BENCHMARKS: list[str] = [
     "place_order",
     "orders_page",
     "subscriptions",
+    "reports",
+    "channel_publish",
 ]
 
 
