@@ -27,12 +27,18 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
+import os
 import random
 import secrets
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
@@ -344,6 +350,7 @@ def throughput(
     concurrency: int,
     extra_env: dict[str, str],
     quiet_wait: float,
+    profile: Path | None = None,
 ) -> tuple[LoadResult, int]:
     document = operation_document("admin.graphql", "Orders")
     variables = {"filter": None, "first": 100}
@@ -357,21 +364,73 @@ def throughput(
         if answer.get("errors") or len(answer["data"]["orders"]["edges"]) != 100:
             raise RuntimeError(f"unexpected answer to Orders: {str(answer)[:1000]}")
         cost = int(answer.get("extensions", {}).get("cost", {}).get("requested", 0))
-        result = run_load(
-            "Orders first=100 over HTTP",
-            {
-                "mode": "http",
-                "host": HOST,
-                "port": api.port,
-                "request": http_request(api.port, document, variables, fixture.token),
-                "concurrency": concurrency,
-                "warmup": warmup,
-                "seconds": seconds,
-            },
-            CpuWatch({"api": api.pid, "postgres": srv.pg_pid, "redis": srv.redis_pid}),
-            quiet_wait=quiet_wait,
-        )
+        profiler = _start_profiler(api.pid, profile) if profile is not None else None
+        try:
+            result = _load(
+                api, srv, document, variables, fixture, concurrency, warmup, seconds, quiet_wait
+            )
+        finally:
+            _stop_profiler(profiler)
     return result, cost
+
+
+def _load(
+    api: ApiServer,
+    srv: Servers,
+    document: str,
+    variables: dict[str, Any],
+    fixture: Fixture,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    quiet_wait: float,
+) -> LoadResult:
+    return run_load(
+        "Orders first=100 over HTTP",
+        {
+            "mode": "http",
+            "host": HOST,
+            "port": api.port,
+            "request": http_request(api.port, document, variables, fixture.token),
+            "concurrency": concurrency,
+            "warmup": warmup,
+            "seconds": seconds,
+        },
+        CpuWatch({"api": api.pid, "postgres": srv.pg_pid, "redis": srv.redis_pid}),
+        quiet_wait=quiet_wait,
+    )
+
+
+def _start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on the API until stopped with SIGINT; it records busy samples only, so the
+    wait for a quiet machine adds nothing."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("  (no py-spy: no profile)")
+        return None
+    fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
+    command = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", fmt]
+    command += ["--output", str(out), "--nonblocking"]
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def _wait_idle(
@@ -471,6 +530,14 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
     parser.add_argument(
         "--requests", type=int, default=REQUESTS_PER_SIZE, help="counted requests per page size"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="py-spy profile of the API under the HTTP load (.svg flame graph, .json"
+        " speedscope, .txt collapsed stacks)",
+    )
     args = parse(parser, argv, strict=strict)
     warmup = args.warmup if args.warmup is not None else min(2.0, max(1.0, args.seconds / 5))
     with servers() as srv:
@@ -486,14 +553,15 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
             concurrency=args.concurrency,
             extra_env=api_env(args.api_env),
             quiet_wait=args.quiet_wait,
+            profile=args.profile,
         )
+    if args.profile is not None and args.profile.exists():
+        print(f"  (py-spy profile of the API under load: {args.profile})")
     report(fixture, counts, load, cost, concurrency=args.concurrency, warmup=warmup)
     return 1 if load.errors else 0
 
 
 if __name__ == "__main__":
-    import sys
-
     from bench.common import install_signal_handlers
 
     install_signal_handlers()

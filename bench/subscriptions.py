@@ -321,6 +321,7 @@ async def _client(spec: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
         "connected": len(tasks),
+        "connected_subscribers": [n for n, ws in enumerate(sockets) if ws is not None],
         "received": received,
         "problems": dict(problems),
         "problem_sample": problem_sample,
@@ -526,6 +527,9 @@ def run(
             updates = asyncio.run(update_orders(api, fixture, placed, concurrency))
             updates_seconds = time.time() - started
             after = asyncio.run(order_sequences(srv.database_url, fixture.channel))
+            # Every event after the sequence each subscriber subscribed after. The client
+            # stops waiting once that many have arrived (a subscriber that failed to connect
+            # makes it wait the whole grace period; the report counts it apart).
             expected = sum(after[external[s[0]]] - s[3] for s in subs)
             client.stdin.write(f"FINISH {expected} {grace}\n".encode())
             client.stdin.flush()
@@ -542,6 +546,8 @@ def run(
             _stop(client)
             result_file.unlink(missing_ok=True)
     received = result["received"]
+    connected = set(result["connected_subscribers"])
+    expected = sum(after[external[s[0]]] - s[3] for n, s in enumerate(subs) if n in connected)
     seen: set[tuple[int, int]] = set()
     last_seq: dict[int, int] = {}
     duplicates = out_of_order = 0
@@ -642,7 +648,12 @@ def report(o: Outcome, *, orders: int, concurrency: int) -> bool:
 def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
     parser = base_parser("bench subscriptions", __doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
-    parser.add_argument("--orders", type=int, default=ORDERS, help="orders updated")
+    parser.add_argument(
+        "--per-order",
+        type=int,
+        default=SUBSCRIBERS // ORDERS,
+        help="subscribers per order (orders updated: subscribers / per-order)",
+    )
     parser.add_argument(
         "--update-concurrency",
         type=int,
@@ -653,7 +664,8 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
         "--seconds",
         type=float,
         default=30.0,
-        help="how long to wait, after the last mutation, for the last messages",
+        help="how long to wait, after the last mutation, for messages still on their way"
+        " (at least 10)",
     )
     parser.add_argument(
         "--profile",
@@ -664,7 +676,7 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
         " flame graph, .json speedscope, .txt collapsed stacks)",
     )
     args = parse(parser, argv, strict=strict)
-    orders = min(args.orders, args.subscribers)
+    orders = max(1, args.subscribers // max(1, args.per_order))
     with servers() as srv:
         fixture = asyncio.run(build(srv.database_url))
         outcome = run(
@@ -673,7 +685,7 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
             subscribers=args.subscribers,
             orders=orders,
             concurrency=args.update_concurrency,
-            grace=args.seconds,
+            grace=max(10.0, args.seconds),
             extra_env=api_env(args.api_env),
             quiet_wait=args.quiet_wait,
             profile=args.profile,
