@@ -217,6 +217,7 @@ async def order_sequences(database_url: str, channel: str) -> dict[str, int]:
 
 async def _client(spec: dict[str, Any]) -> dict[str, Any]:
     from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
 
     url: str = spec["url"]
     document: str = spec["document"]
@@ -269,7 +270,9 @@ async def _client(spec: dict[str, Any]) -> dict[str, Any]:
         order_index, order_id, token, after = subs[n]
         async with gate:
             try:
-                ws = await connect(url, subprotocols=[PROTOCOL], open_timeout=60, max_queue=None)
+                ws = await connect(
+                    url, subprotocols=[Subprotocol(PROTOCOL)], open_timeout=60, max_queue=None
+                )
                 await ws.send(
                     orjson.dumps(
                         {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
@@ -481,13 +484,15 @@ def run(
         placed = asyncio.run(place_orders(api, fixture, orders))
         sequences = asyncio.run(order_sequences(srv.database_url, fixture.channel))
         external = [f"SU-{i:04d}" for i in range(len(placed))]
-        subs = [
-            [
+        # Per subscriber: its order's index, global id, customer token, and the sequence
+        # it subscribes after.
+        subs: list[tuple[int, str, str, int]] = [
+            (
                 n % len(placed),
                 placed[n % len(placed)].id,
                 placed[n % len(placed)].token,
                 sequences[external[n % len(placed)]],
-            ]
+            )
             for n in range(subscribers)
         ]
         result_file = Path(tempfile.mkstemp(prefix="oms-bench-ws-", suffix=".json")[1])
