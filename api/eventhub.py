@@ -158,8 +158,11 @@ class EventHub:
 
     async def _relay_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that lands as the event fires, and stop() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_relay.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake_relay.wait()
             self._wake_relay.clear()
             if self._relay is None:
                 continue
@@ -170,8 +173,11 @@ class EventHub:
 
     async def _fanout_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that lands as the event fires, and stop() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_fanout.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake_fanout.wait()
             self._wake_fanout.clear()
             try:
                 await self._fan_out()
