@@ -38,7 +38,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 from arq import Retry, cron
 from arq.worker import func
-from sqlalchemy import text
 
 from domain.db import UnitOfWork, driver_connection
 from domain.notifications.service import SEND_JOB, RenderedNotification, render, send_job
@@ -106,15 +105,6 @@ def mail_from() -> str:
     return os.environ.get("OMS_MAIL_FROM", "").strip() or DEFAULT_MAIL_FROM
 
 
-async def _begin(uow: UnitOfWork) -> Any:
-    """The driver connection, inside the unit of work's transaction. SQLAlchemy's asyncpg
-    adapter sends BEGIN lazily, before the first statement it runs itself: statements
-    sent straight to the driver connection before that run in autocommit, where a row
-    lock ends with its statement."""
-    await uow.session.execute(text("SELECT 1"))
-    return await driver_connection(uow.session)
-
-
 def message_id(notification_id: int) -> str:
     return f"<notification-{notification_id}@oms>"
 
@@ -167,7 +157,7 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
         return "UNCONFIGURED"
     retry_in: float | None = None
     async with UnitOfWork(ctx["sessionmaker"]) as uow:
-        conn = await _begin(uow)
+        conn = await driver_connection(uow.session)
         row = await conn.fetchrow(
             "SELECT id, status, attempts FROM notifications WHERE id = $1 FOR UPDATE SKIP LOCKED",
             notification_id,
@@ -223,7 +213,7 @@ async def sweep_notifications(ctx: dict[str, Any]) -> int:
     """Cron: give up on stale PENDING rows, re-enqueue the others older than a minute
     (lost jobs: Redis down at relay time, a worker killed). Returns how many were queued."""
     async with UnitOfWork(ctx["sessionmaker"]) as uow:
-        conn = await _begin(uow)
+        conn = await driver_connection(uow.session)
         expired = await conn.fetch(
             "UPDATE notifications SET status = 'FAILED',"
             " last_error = concat_ws(' / ', last_error, $1::text)"
