@@ -1013,3 +1013,27 @@ async def test_what_channels_are_told_matches_availability_after_random_changes(
             for channel, path in (("web-fr", "/web"), ("marketplace-fr", "/marketplace")):
                 assert receiver.quantities(path) == await availability(api, world, channel)
     assert receiver.ignored == []
+
+
+async def test_a_restocked_return_raises_what_the_channel_is_told(
+    api: Api,
+    world: World,
+    receiver: Receiver,
+    arq_redis: ArqRedis,
+    run_jobs: Any,
+) -> None:
+    from tests.api.test_returns import delivered_order, receive, request
+
+    order = await delivered_order(api, world)  # 2 tees and a mug shipped from Lyon
+    await to_receiver(api, world, receiver, "web-fr", "/web")
+    await publish(arq_redis, run_jobs)
+    before = receiver.quantities("/web")["TEE-BLUE-M"]
+    opened = await request(api, world.channel, order, [("TEE-BLUE-M", 2, "WRONG_SIZE")], "pub-ret")
+    assert opened["userErrors"] == []
+    received = await receive(
+        api, world.partner, order, [("TEE-BLUE-M", 2, "GOOD", "RESTOCK")], "pub-rcv"
+    )
+    assert received["userErrors"] == []
+    await publish(arq_redis, run_jobs)
+    assert receiver.quantities("/web")["TEE-BLUE-M"] == before + 2
+    assert receiver.quantities("/web") == await availability(api, world, "web-fr")
