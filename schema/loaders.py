@@ -94,6 +94,25 @@ shipments_of_order = batch_loader(_order_shipments, default=list)
 shipment_by_id = batch_loader(_shipments)
 
 
+async def prime_order(
+    ctx: Context,
+    session: AsyncSession,
+    order: Any,
+    lines: list[Any],
+    shipments: list[Any],
+) -> None:
+    """Put an order a mutation has just written (as its statements returned it) into this
+    request's loaders, with its shipments' locations read on the mutation's own
+    connection: the answer then needs no other connection."""
+    ctx.loader("order", order_by_id).prime(order.id, order)
+    ctx.loader("lines", lines_of_order).prime(order.id, lines)
+    ctx.loader("shipments", shipments_of_order).prime(order.id, shipments)
+    location_ids = sorted({s.location_id for s in shipments})
+    if location_ids:
+        for location_id, location in (await _locations(session, location_ids)).items():
+            ctx.loader("location", location_by_id).prime(location_id, location)
+
+
 async def _tracking(session: AsyncSession, ids: list[int]) -> dict[int, Any]:
     from domain.order.queries import tracking_by_shipment
 

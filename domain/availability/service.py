@@ -54,6 +54,7 @@ class ChannelConfig:
     allow_backorders: bool
     rules: tuple[str, ...]
     max_splits: int
+    kind: str = "WEB"
 
 
 _AVAILABILITY_SQL = """
@@ -145,8 +146,8 @@ async def channel_config(
 ) -> ChannelConfig:
     conn = await driver_connection(session)
     row = await conn.fetchrow(
-        "SELECT id, code, currency, allocation::text AS allocation, allow_backorders, sourcing::text AS sourcing"
-        " FROM channels WHERE code = $1",
+        "SELECT id, code, kind, currency, allocation::text AS allocation, allow_backorders,"
+        " sourcing::text AS sourcing FROM channels WHERE code = $1",
         code,
     )
     if row is None or not principal.can_see_channel(row["id"]):
@@ -160,6 +161,7 @@ async def channel_config(
         allow_backorders=row["allow_backorders"],
         rules=tuple(sourcing.get("rules", ())),
         max_splits=int(sourcing.get("maxSplits", 3)),
+        kind=row["kind"],
     )
 
 
@@ -172,18 +174,27 @@ class NetworkStock:
 
 
 async def network_stock(
-    session: AsyncSession, channel_id: int, skus: Sequence[str], *, lock: bool = False
+    session: AsyncSession,
+    channel_id: int,
+    skus: Sequence[str],
+    *,
+    lock: bool = False,
+    checked: bool = False,
 ) -> NetworkStock:
-    """Every location of the channel's network with its usable stock of these SKUs."""
+    """Every location of the channel's network with its usable stock of these SKUs.
+    `checked`: the caller has already refused unknown SKUs (one query less)."""
     conn = await driver_connection(session)
     unique = sorted(set(skus))
-    known = {
-        r["sku"]
-        for r in await conn.fetch("SELECT sku FROM products WHERE sku = ANY($1::text[])", unique)
-    }
-    missing = [s for s in unique if s not in known]
-    if missing:
-        raise UnknownSku(f"unknown SKUs: {', '.join(missing)}", field=["items"])
+    if not checked:
+        known = {
+            r["sku"]
+            for r in await conn.fetch(
+                "SELECT sku FROM products WHERE sku = ANY($1::text[])", unique
+            )
+        }
+        missing = [s for s in unique if s not in known]
+        if missing:
+            raise UnknownSku(f"unknown SKUs: {', '.join(missing)}", field=["items"])
     locations = await conn.fetch(
         "SELECT l.id, l.code, l.latitude, l.longitude, l.timezone, l.can_ship, l.can_pickup, l.priority,"
         " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour"

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access.principal import Principal, Role
 from domain.availability.service import ChannelConfig, NetworkStock, channel_config, network_stock
 from domain.catalog.service import AddressData, check_address, check_text
-from domain.customer.service import normalise_email, upsert_customer
+from domain.customer.service import normalise_email
 from domain.db import driver_connection
 from domain.errors import Collector, DomainError
 from domain.money import InvalidMoney, Money
 from domain.order.events import append_event
 from domain.order.numbers import format_number
+from domain.order.queries import LineRow, OrderRow, ShipmentRow
 from domain.order.status import LineQuantities, order_status
 from domain.sourcing.planner import Plan, SourcingRequest, plan
 
@@ -225,9 +226,7 @@ async def prepare(
             pickup_location_id = row["id"]
     else:
         errors.add("INVALID", "delivery method is SHIP or PICKUP", ["input", "delivery", "method"])
-    is_b2b = channel_kind_is_b2b(
-        await conn.fetchval("SELECT kind FROM channels WHERE id = $1", channel.id)
-    )
+    is_b2b = channel_kind_is_b2b(channel.kind)
     if data.company is not None and not is_b2b:
         errors.add("INVALID", "B2B details are for B2B channels", ["input", "b2b"])
     if is_b2b and not data.company:
@@ -249,7 +248,7 @@ async def prepare(
             errors.add("UNKNOWN_SKU", f"no product {priced.sku!r}", ["input", "lines", i, "sku"])
     errors.raise_if_any()
 
-    stock = await network_stock(session, channel.id, skus, lock=lock)
+    stock = await network_stock(session, channel.id, skus, lock=lock, checked=True)
     sellable = {sku: channel.allocation.sellable(sku, stock.network_available[sku]) for sku in skus}
     destination = (
         (data.latitude, data.longitude)
@@ -330,9 +329,38 @@ def _assign_to_lines(
     return out
 
 
-async def write(session: AsyncSession, principal: Principal, p: Prepared, now: dt.datetime) -> int:
-    """Reserve and store the prepared order; returns its id. Raises StockConflict if the
-    planned stock is gone (the caller retries with a fresh plan)."""
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """The order as stored, from the rows its statements returned: what a reader of the
+    order would see, without reading it again."""
+
+    order: OrderRow
+    lines: list[LineRow]
+    shipments: list[ShipmentRow]
+
+
+_ORDER_RETURNING = (
+    "id, number, channel_id, external_id, customer_id, currency, status, return_status, delivery_method,"
+    " service_level, pickup_location_id, split_preference, ship_name, ship_line1, ship_line2, ship_city,"
+    " ship_postal_code, ship_country_code, company, purchase_order_number, sales_rep, subtotal_minor,"
+    " discount_minor, tax_minor, shipping_minor, total_minor, placed_at"
+)
+_LINE_RETURNING = (
+    "id, order_id, line_number, sku, quantity, unit_price_minor, discount_minor, tax_minor,"
+    " quantity_cancelled, quantity_allocated, quantity_backordered, quantity_shipped,"
+    " quantity_delivered, quantity_returned"
+)
+_SHIPMENT_RETURNING = (
+    "id, order_id, location_id, method, status, service_level, carrier, service, tracking_number,"
+    " tracking_url, ship_by, deliver_by, pickup_code, shipped_at, delivered_at"
+)
+
+
+async def write(
+    session: AsyncSession, principal: Principal, p: Prepared, now: dt.datetime
+) -> Placed:
+    """Reserve and store the prepared order. Raises StockConflict if the planned stock is
+    gone (the caller retries with a fresh plan)."""
     conn = await driver_connection(session)
     data = p.data
     reserve = sorted(
@@ -352,21 +380,27 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
         if any(available.get((sku, loc), 0) < q for sku, loc, q in reserve):
             raise StockConflict()
 
-    customer_id = await upsert_customer(
-        session,
-        channel_id=p.channel.id,
-        email=p.email,
-        name=data.customer_name,
-        phone=data.customer_phone,
+    # The customer (created, or name and phone refreshed) and the order number, in one
+    # round trip.
+    customer = await conn.fetchrow(
+        "WITH c AS (INSERT INTO customers (channel_id, email, name, phone) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (channel_id, email) DO UPDATE SET name = coalesce(excluded.name, customers.name),"
+        " phone = coalesce(excluded.phone, customers.phone)"
+        " RETURNING customers.id, customers.name, customers.phone)"
+        " SELECT c.id, c.name, c.phone, nextval('order_number_seq') AS number FROM c",
+        p.channel.id,
+        p.email,
+        data.customer_name,
+        data.customer_phone,
     )
+    customer_id, sequence_value = customer["id"], customer["number"]
     address = data.shipping_address
-    sequence_value = await conn.fetchval("SELECT nextval('order_number_seq')")
     initial_status = order_status(
         [LineQuantities(line.quantity, 0) for line in p.lines],
         ["ALLOCATED"] * len(p.plan.shipments) + ["PENDING"] * (1 if p.backorders else 0),
     )
-    order_id = await conn.fetchval(
-        """
+    order = await conn.fetchrow(
+        f"""
         INSERT INTO orders (number, channel_id, external_id, customer_id, currency, status, delivery_method,
             service_level, pickup_location_id, split_preference, ship_name, ship_line1, ship_line2, ship_city,
             ship_postal_code, ship_country_code, ship_latitude, ship_longitude, company, purchase_order_number,
@@ -375,7 +409,7 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
             $22, $23, $24, $25, $26, $27::jsonb, $28, $28)
         ON CONFLICT (channel_id, external_id) DO NOTHING
-        RETURNING id
+        RETURNING {_ORDER_RETURNING}
         """,
         format_number(int(sequence_value)),
         p.channel.id,
@@ -406,7 +440,7 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
         orjson.dumps(p.decision()).decode(),
         now,
     )
-    if order_id is None:
+    if order is None:
         number = await conn.fetchval(
             "SELECT number FROM orders WHERE channel_id = $1 AND external_id = $2",
             p.channel.id,
@@ -416,6 +450,7 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
             f"this channel already has order {number} with externalId {data.external_id!r}",
             field=["input", "externalId"],
         )
+    order_id = order["id"]
 
     taken: dict[int, int] = {}
     shipments_lines: list[
@@ -448,12 +483,12 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
             target[line_number] = target.get(line_number, 0) + q
 
     line_rows = await conn.fetch(
-        """
+        f"""
         INSERT INTO order_lines (order_id, line_number, sku, quantity, unit_price_minor, discount_minor, tax_minor,
             allocated_at_placement, quantity_allocated, quantity_backordered)
         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::bigint[],
             $8::int[], $9::int[], $10::int[])
-        RETURNING id, line_number
+        RETURNING {_LINE_RETURNING}
         """,
         order_id,
         [line.line_number for line in p.lines],
@@ -468,14 +503,19 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
     )
     line_ids = {r["line_number"]: r["id"] for r in line_rows}
     sku_of = {line.line_number: line.sku for line in p.lines}
-    shipment_ids = await _insert_shipments(conn, order_id, shipments_lines, data.service_level, now)
+    shipment_rows = await _insert_shipments(
+        conn, order_id, shipments_lines, data.service_level, now
+    )
     sl_shipment, sl_line, sl_sku, sl_qty = [], [], [], []
-    for shipment_id, (_, _, _, _, _, by_line) in zip(shipment_ids, shipments_lines, strict=True):
+    shipments: list[ShipmentRow] = []
+    for row, (_, _, _, _, _, by_line) in zip(shipment_rows, shipments_lines, strict=True):
         for line_number, q in by_line.items():
-            sl_shipment.append(shipment_id)
+            sl_shipment.append(row["id"])
             sl_line.append(line_ids[line_number])
             sl_sku.append(sku_of[line_number])
             sl_qty.append(q)
+        lines_of = sorted((line_ids[n], sku_of[n], q) for n, q in by_line.items() if q > 0)
+        shipments.append(ShipmentRow(**dict(row), lines=tuple(lines_of)))
     await conn.execute(
         "INSERT INTO shipment_lines (shipment_id, order_line_id, sku, quantity)"
         " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[])",
@@ -505,7 +545,7 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
             principal.actor,
             now,
         )
-    await append_event(
+    _, sequence = await append_event(
         conn,
         order_id=order_id,
         channel_id=p.channel.id,
@@ -520,7 +560,18 @@ async def write(session: AsyncSession, principal: Principal, p: Prepared, now: d
         },
         now=now,
     )
-    return int(order_id)
+    return Placed(
+        order=OrderRow(
+            **dict(order),
+            channel_code=p.channel.code,
+            customer_email=p.email,
+            customer_name=customer["name"],
+            customer_phone=customer["phone"],
+            last_event_sequence=sequence,
+        ),
+        lines=[LineRow(**dict(r)) for r in sorted(line_rows, key=lambda r: r["line_number"])],
+        shipments=sorted(shipments, key=lambda s: s.id),
+    )
 
 
 async def _insert_shipments(
@@ -529,14 +580,15 @@ async def _insert_shipments(
     shipments: list[tuple[str, int, str, dt.datetime | None, dt.datetime | None, dict[int, int]]],
     service_level: str | None,
     now: dt.datetime,
-) -> list[int]:
+) -> list[Any]:
+    """The inserted shipment rows, in the order of `shipments`."""
     rows = await conn.fetch(
-        """
+        f"""
         INSERT INTO shipments (order_id, location_id, method, status, service_level, ship_by, deliver_by, created_at, updated_at)
         SELECT $1, location_id, method, status, service_level, ship_by, deliver_by, $8, $8
         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
             AS t(location_id, method, status, service_level, ship_by, deliver_by)
-        RETURNING id, location_id, method, status
+        RETURNING {_SHIPMENT_RETURNING}
         """,
         order_id,
         [s[1] for s in shipments],
@@ -548,5 +600,5 @@ async def _insert_shipments(
         now,
     )
     # (location, method, status) is unique within one placement's shipments.
-    ids = {(r["location_id"], r["method"], r["status"]): r["id"] for r in rows}
-    return [ids[(s[1], s[2], s[0])] for s in shipments]
+    by_key = {(r["location_id"], r["method"], r["status"]): r for r in rows}
+    return [by_key[(s[1], s[2], s[0])] for s in shipments]

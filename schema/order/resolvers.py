@@ -31,7 +31,7 @@ from schema.base import (
     pk_of,
     user_errors,
 )
-from schema.loaders import order_by_id
+from schema.loaders import order_by_id, prime_order
 from schema.order.inputs import CancelOrderLinesInput, OrderFilter, PlaceOrderInput
 from schema.order.types import Order, OrderPayload
 
@@ -191,9 +191,13 @@ class OrderMutation:
                     prepared = await placement.prepare(
                         uow.session, principal, data, now, lock=attempt == PLACEMENT_ATTEMPTS - 1
                     )
-                    order_id = await placement.write(uow.session, principal, prepared, now)
+                    placed = await placement.write(uow.session, principal, prepared, now)
+                    order_id = placed.order.id
                     await complete_idempotency(
                         info, uow.session, "placeOrder", idempotency_key, {"orderId": order_id}
+                    )
+                    await prime_order(
+                        info.context, uow.session, placed.order, placed.lines, placed.shipments
                     )
                 break
             except placement.StockConflict:

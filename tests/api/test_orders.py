@@ -396,3 +396,54 @@ async def test_sourcing_preview_reserves_nothing(api: Api, world: World) -> None
     assert short["unallocated"] == [{"sku": "MUG-STONE", "quantity": 14}]
     customers = await api.run("{ orders(first: 1) { totalCount } }", key=world.admin)
     assert customers["orders"]["totalCount"] == 0
+
+
+_MONEY = "{ amount currency }"
+_ADDRESS = "{ name line1 line2 city postalCode countryCode }"
+ORDER_FIELDS = f"""id number externalId status returnStatus placedAt currency deliveryMethod
+  serviceLevel splitPreference subtotal {_MONEY} discount {_MONEY} tax {_MONEY}
+  shipping {_MONEY} total {_MONEY} customer {{ email name phone }}
+  shippingAddress {_ADDRESS} b2b {{ company purchaseOrderNumber salesRep }}
+  pickupLocation {{ code }} channel {{ code }}
+  lines {{ id lineNumber sku quantity unitPrice {_MONEY} discount {_MONEY} tax {_MONEY}
+    quantityCancelled quantityAllocated quantityBackordered quantityShipped quantityDelivered
+    quantityReturned }}
+  shipments {{ id status method serviceLevel carrier service trackingNumber trackingUrl shipBy
+    deliverBy shippedAt deliveredAt pickupCode lines {{ sku quantity orderLineId }}
+    shippingAddress {_ADDRESS}
+    location {{ id code name kind address {_ADDRESS} latitude longitude timezone canShip
+      canPickup priority costPerShipment {_MONEY} handlingDays cutoffHour dailyCapacity }} }}
+  events {{ sequence type }}"""
+PLACE_FULL = f"""mutation ($input: PlaceOrderInput!, $idempotencyKey: String!) {{
+  placeOrder(input: $input, idempotencyKey: $idempotencyKey) {{
+    order {{ {ORDER_FIELDS} }} userErrors {{ code field message }} }} }}"""
+READ_FULL = f"query ($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
+
+
+async def test_the_placement_answer_is_the_order_as_stored(api: Api, world: World) -> None:
+    """placeOrder answers from the rows its own statements returned, not by reading the
+    order again: every field must equal what a later read of the order gives."""
+    await stocked(api, world)
+    shipped = place_vars("WEB-FULL-1")
+    shipped["input"]["lines"][0]["quantity"] = 120  # more tees than a parcel from one site
+    pickup = place_vars(
+        "WEB-FULL-2",
+        delivery={"method": "PICKUP", "pickupLocation": "ST-PARIS-11", "serviceLevel": None},
+        lines=[
+            {
+                "sku": "TEE-BLUE-M",
+                "quantity": 3,
+                "unitPrice": {"amount": "24.90", "currency": "EUR"},
+            }
+        ],
+        shippingAddress=None,
+        shippingPrice=None,
+    )
+    for v in (shipped, pickup):
+        placed = (await api.run(PLACE_FULL, v, key=world.channel))["placeOrder"]
+        assert placed["userErrors"] == []
+        order = placed["order"]
+        read = (await api.run(READ_FULL, {"id": order["id"]}, key=world.channel))["order"]
+        assert order == read
+        assert order["shipments"] and order["lines"]
+        assert [e["type"] for e in order["events"]] == ["ORDER_PLACED"]
