@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -168,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the GraphQL API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("OMS_WORKERS", "1")),
+        help="API processes sharing the port (default: OMS_WORKERS, else 1)",
+    )
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("worker", help="run the arq worker")

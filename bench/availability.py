@@ -29,6 +29,7 @@ from bench.common import (
     LoadResult,
     Servers,
     api_env,
+    api_processes,
     base_parser,
     http_request,
     operation_document,
@@ -151,7 +152,13 @@ def measure(
 
 
 def report(
-    http: LoadResult, raw: LoadResult, *, concurrency: int, pool_size: int, warmup: float
+    http: LoadResult,
+    raw: LoadResult,
+    *,
+    concurrency: int,
+    pool_size: int,
+    warmup: float,
+    processes: str = "1 process",
 ) -> None:
     ratio = http.rps / raw.rps if raw.rps else 0.0
     p95 = http.ms(95)
@@ -159,7 +166,7 @@ def report(
         f"availability: {ASKED_SKUS} SKUs on a channel of {NETWORK_LOCATIONS} locations,"
         f" concurrency {concurrency}, {http.seconds:g} s after a {warmup:g} s warm-up"
     )
-    print(f"  API over HTTP (1 process):  {http.line()}")
+    print(f"  API over HTTP ({processes}):  {http.line()}")
     print(f"      {http.cpu_line()}")
     if http.noise_warning():
         print(f"      {http.noise_warning()}")
@@ -202,7 +209,14 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
             quiet_wait=args.quiet_wait,
         )
     print(f"  (answer checked: {sample})")
-    report(http, raw, concurrency=args.concurrency, pool_size=args.pool_size, warmup=warmup)
+    report(
+        http,
+        raw,
+        concurrency=args.concurrency,
+        pool_size=args.pool_size,
+        warmup=warmup,
+        processes=api_processes(api_env(args.api_env)),
+    )
     return 1 if http.errors or raw.errors else 0
 
 

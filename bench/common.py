@@ -712,6 +712,12 @@ def parse(
     return args
 
 
+def api_processes(env: Mapping[str, str]) -> str:
+    """How the API runs, for reports: `oms serve` starts OMS_WORKERS processes."""
+    n = int(env.get("OMS_WORKERS", "1"))
+    return "1 process" if n == 1 else f"{n} processes"
+
+
 def api_env(pairs: Sequence[str]) -> dict[str, str]:
     env = {}
     for pair in pairs:

@@ -60,6 +60,7 @@ from bench.common import (
     LoadResult,
     Servers,
     api_env,
+    api_processes,
     base_parser,
     operation_document,
     parse,
@@ -760,6 +761,7 @@ def report(
     pool_size: int,
     warmup: float,
     skus: int,
+    processes: str = "1 process",
 ) -> None:
     h, r = http.load, raw.load
     ratio = h.rps / r.rps if r.rps else 0.0
@@ -770,7 +772,7 @@ def report(
         f" over a network of {LOCATIONS} locations, concurrency {concurrency},"
         f" {h.seconds:g} s after a {warmup:g} s warm-up"
     )
-    print(f"  API over HTTP (1 process):  {h.line().replace('req/s', 'orders/s')}")
+    print(f"  API over HTTP ({processes}):  {h.line().replace('req/s', 'orders/s')}")
     print(f"      userErrors {user_errors}" + (f" {http.user_errors}" if user_errors else ""))
     print(f"      {h.cpu_line().replace('per request', 'per order')}")
     if h.noise_warning():
@@ -853,6 +855,7 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
         pool_size=args.pool_size,
         warmup=warmup,
         skus=args.skus,
+        processes=api_processes(api_env(args.api_env)),
     )
     failed = http.load.errors or raw.load.errors or sum(http.user_errors.values())
     return 1 if failed or counts["oversold rows"] else 0
