@@ -28,6 +28,11 @@ log = logging.getLogger("oms.eventhub")
 QUEUE_SIZE = 1000
 POLL_SECONDS = 1.0  # safety net when a notification is missed
 PING_SECONDS = 2.0
+READ_BATCH = 1000
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    return None
 
 
 @dataclass(eq=False)
@@ -72,7 +77,11 @@ class EventHub:
 
     async def start(self) -> None:
         # Reads go through a small pool of their own, which replaces broken connections.
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
+        # They only SELECT, so there is nothing to reset between uses (the default
+        # reset is one more statement per read).
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=2, reset=_nothing_to_reset
+        )
         await self._connect()
         async with self._pool.acquire() as conn:
             self._head = await stream_head(conn)
@@ -188,7 +197,7 @@ class EventHub:
         assert self._pool is not None
         while True:
             async with self._pool.acquire() as conn:
-                events = await read_stream(conn, self._head, 1000)
+                events = await read_stream(conn, self._head, READ_BATCH)
             if not events:
                 return
             for event in events:
@@ -201,3 +210,5 @@ class EventHub:
                         if feed.wants(event):
                             feed.offer(event)
             self._head = events[-1].stream_seq
+            if len(events) < READ_BATCH:
+                return

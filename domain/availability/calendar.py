@@ -36,6 +36,7 @@ def _is_working_day(day: dt.date) -> bool:
     return day.weekday() < 5
 
 
+@lru_cache(maxsize=4096)  # a plan asks the same few (day, days) for every location
 def add_working_days(day: dt.date, days: int) -> dt.date:
     while not _is_working_day(day):
         day += dt.timedelta(days=1)
@@ -57,7 +58,12 @@ def receipt_day(now: dt.datetime, timezone: str, cutoff_hour: int) -> dt.date:
 
 def ship_by(now: dt.datetime, timezone: str, cutoff_hour: int, handling_days: int) -> dt.datetime:
     day = add_working_days(receipt_day(now, timezone, cutoff_hour), handling_days)
-    return dt.datetime.combine(day, dt.time(cutoff_hour), zone(timezone))
+    return _at_hour(day, cutoff_hour, timezone)
+
+
+@lru_cache(maxsize=4096)
+def _at_hour(day: dt.date, hour: int, timezone: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), zone(timezone))
 
 
 def transit_days(distance_km: float | None, service_level: str) -> int:
