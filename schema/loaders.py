@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -94,6 +95,49 @@ shipments_of_order = batch_loader(_order_shipments, default=list)
 shipment_by_id = batch_loader(_shipments)
 
 
+@dataclass(frozen=True, slots=True)
+class OrderSnapshot:
+    """An order with what its answers usually show: lines, shipments and their locations."""
+
+    order: Any
+    lines: list[Any]
+    shipments: list[Any]
+    locations: dict[int, Location]
+
+
+async def order_snapshots(session: AsyncSession, ids: list[int]) -> dict[int, OrderSnapshot]:
+    """Several orders with their lines, shipments and locations, in four statements."""
+    from domain.order.queries import lines_by_order, orders_by_id, shipments_by_order
+
+    found = await orders_by_id(session, ids)
+    if not found:
+        return {}
+    lines = await lines_by_order(session, list(found))
+    shipments = await shipments_by_order(session, list(found))
+    location_ids = sorted({s.location_id for rows in shipments.values() for s in rows})
+    locations = await _locations(session, location_ids) if location_ids else {}
+    out = {}
+    for order_id, order in found.items():
+        mine = shipments.get(order_id, [])
+        out[order_id] = OrderSnapshot(
+            order,
+            lines.get(order_id, []),
+            mine,
+            {s.location_id: locations[s.location_id] for s in mine if s.location_id in locations},
+        )
+    return out
+
+
+def prime_snapshot(ctx: Context, snapshot: OrderSnapshot) -> None:
+    """Put an order already read into this request's loaders (its answer reads nothing)."""
+    order_id = snapshot.order.id
+    ctx.loader("order", order_by_id).prime(order_id, snapshot.order)
+    ctx.loader("lines", lines_of_order).prime(order_id, snapshot.lines)
+    ctx.loader("shipments", shipments_of_order).prime(order_id, snapshot.shipments)
+    for location_id, location in snapshot.locations.items():
+        ctx.loader("location", location_by_id).prime(location_id, location)
+
+
 async def prime_order(
     ctx: Context,
     session: AsyncSession,
@@ -104,13 +148,9 @@ async def prime_order(
     """Put an order a mutation has just written (as its statements returned it) into this
     request's loaders, with its shipments' locations read on the mutation's own
     connection: the answer then needs no other connection."""
-    ctx.loader("order", order_by_id).prime(order.id, order)
-    ctx.loader("lines", lines_of_order).prime(order.id, lines)
-    ctx.loader("shipments", shipments_of_order).prime(order.id, shipments)
     location_ids = sorted({s.location_id for s in shipments})
-    if location_ids:
-        for location_id, location in (await _locations(session, location_ids)).items():
-            ctx.loader("location", location_by_id).prime(location_id, location)
+    locations = await _locations(session, location_ids) if location_ids else {}
+    prime_snapshot(ctx, OrderSnapshot(order, lines, shipments, locations))
 
 
 async def _tracking(session: AsyncSession, ids: list[int]) -> dict[int, Any]:

@@ -89,11 +89,20 @@ async def test_customer_follows_an_order_from_placement_to_delivery(
         )
     )["issueCustomerToken"]["token"]
 
-    async with GraphQLWebSocket(server.ws_url, f"Bearer {token}") as ws:
-        await ws.subscribe(operation("TrackOrder"), {"orderId": order["id"], "afterSequence": None})
+    # Two devices of the customer follow it: the process reads the order once per event
+    # for both (shared snapshots); each must still see every status in order.
+    async with (
+        GraphQLWebSocket(server.ws_url, f"Bearer {token}") as ws,
+        GraphQLWebSocket(server.ws_url, f"Bearer {token}") as tablet,
+    ):
+        for socket in (ws, tablet):
+            await socket.subscribe(
+                operation("TrackOrder"), {"orderId": order["id"], "afterSequence": None}
+            )
         await asyncio.sleep(0.3)  # subscribed before the partner starts
         await drive(server, world.partner, shipment, ["pick", "pack", "ship"])
         first = await statuses(ws, 3)
+        assert await statuses(tablet, 3) == first
     assert first == [
         (2, "SHIPMENT_STATUS_CHANGED", "PICKING"),
         (3, "SHIPMENT_STATUS_CHANGED", "PACKED"),
