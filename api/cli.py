@@ -59,22 +59,14 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
+    from api.server import serve
 
-    from api.logs import configure_logging
-
-    configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
+    serve(
+        args.host or settings.host,
+        args.port or settings.port,
+        args.workers,
+        settings.log_level,
+        settings.log_json,
     )
 
 

@@ -1,0 +1,115 @@
+"""Serving the API with uvicorn, on one process or several.
+
+Several processes each bind their own listening socket to the port with SO_REUSEPORT,
+so that the kernel spreads new connections evenly between them. (uvicorn's own
+`--workers` shares one socket: with keep-alive clients, whichever process wakes first
+takes most connections of a burst and keeps them; bench/availability.py saw two
+processes use 0.95 cores between them.) The parent only supervises: it restarts a
+process that dies and stops them all on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+log = logging.getLogger("oms.server")
+
+APP = "api.app:create_app"
+RESTART_AFTER_SECONDS = 5.0
+
+
+def uvicorn_options() -> dict[str, Any]:
+    return {
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def serve(host: str, port: int, workers: int, log_level: str, log_json: bool) -> None:
+    import uvicorn
+
+    from api.logs import configure_logging
+
+    configure_logging(log_level, log_json)
+    if workers <= 1:
+        uvicorn.run(APP, host=host, port=port, **uvicorn_options())
+        return
+    _supervise(host, port, workers, log_level, log_json)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _serve_one(host: str, port: int, log_level: str, log_json: bool) -> None:
+    """One API process (the target of a spawned child)."""
+    import uvicorn
+
+    from api.logs import configure_logging
+
+    configure_logging(log_level, log_json)
+    sock = _reuse_port_socket(host, port)
+    uvicorn.Server(uvicorn.Config(APP, **uvicorn_options())).run(sockets=[sock])
+
+
+def _supervise(host: str, port: int, workers: int, log_level: str, log_json: bool) -> None:
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(
+            target=_serve_one, args=(host, port, log_level, log_json), daemon=False
+        )
+        process.start()
+        return process
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    processes = [start() for _ in range(workers)]
+    started = [time.monotonic()] * workers
+    log.info("serving on %s:%d with %d processes", host, port, workers)
+    while not stopping:
+        time.sleep(0.5)
+        for i, process in enumerate(processes):
+            if process.is_alive() or stopping:
+                continue
+            # One that dies as it starts (database unreachable...) is not restarted in
+            # a tight loop: a few seconds between attempts.
+            if time.monotonic() - started[i] < RESTART_AFTER_SECONDS:
+                continue
+            log.warning(
+                "API process %s exited (code %s); starting another", process.pid, process.exitcode
+            )
+            processes[i] = start()
+            started[i] = time.monotonic()
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            # uvicorn shuts down gracefully on SIGTERM (open requests finish).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.join(15)
+        if process.is_alive():
+            process.kill()
+            process.join()
