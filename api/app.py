@@ -277,6 +277,7 @@ def create_app(
             yield
         finally:
             await hub.stop()
+            await budget.close()
             await redis.aclose()
             await engine.dispose()
             await read_engine.dispose()
