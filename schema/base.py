@@ -17,6 +17,7 @@ from domain.access.principal import AccessDenied, Principal, Role
 from domain.errors import DomainError, ValidationFailed
 from domain.money import Money as DomainMoney
 from schema.context import Context
+from schema.inputs import direct_input
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -105,6 +106,7 @@ class Money:
         return cls(amount=DomainMoney(minor, currency).amount, currency=currency)
 
 
+@direct_input
 @strawberry.input(description="An amount of money in a currency.")
 class MoneyInput:
     amount: Decimal = strawberry.field(description='Decimal amount, e.g. "24.90".')
@@ -121,6 +123,7 @@ class Address:
     country_code: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
 
 
+@direct_input
 @strawberry.input(description="A postal address, optionally with coordinates for distance rules.")
 class AddressInput:
     line1: str = strawberry.field(description="Street and number.")

@@ -43,6 +43,7 @@ from schema.inventory.types import (
     StockLevelPayload,
     StockLevelsBatchPayload,
     StockLevelsPayload,
+    with_locations,
 )
 
 
@@ -97,7 +98,7 @@ class InventoryQuery:
         visible = await _visible_locations(info, principal)
         async with info.context.session() as session:
             rows = await inventory.levels_of_sku(session, sku, visible)
-        return [StockLevel.of(r) for r in rows]
+        return await with_locations(info, [StockLevel.of(r) for r in rows])
 
     @strawberry.field(description="Levels at or below their reorder point, most urgent first.")
     async def low_stock(
@@ -245,7 +246,9 @@ class InventoryMutation:
                 )
         except DomainError as exc:
             return StockLevelsPayload(stock_levels=[], user_errors=user_errors(exc))
-        return StockLevelsPayload(stock_levels=levels, ignored=ignored, user_errors=[])
+        return StockLevelsPayload(
+            stock_levels=await with_locations(info, levels), ignored=ignored, user_errors=[]
+        )
 
     @strawberry.mutation(
         description="A signed correction of one SKU with a reason. Idempotent by key."
@@ -323,7 +326,9 @@ class InventoryMutation:
                 )
         except DomainError as exc:
             return StockLevelsBatchPayload(stock_levels=[], user_errors=user_errors(exc))
-        return StockLevelsBatchPayload(stock_levels=levels, user_errors=[])
+        return StockLevelsBatchPayload(
+            stock_levels=await with_locations(info, levels), user_errors=[]
+        )
 
     @strawberry.mutation(
         description="Record a purchase order or transfer on its way to a location."

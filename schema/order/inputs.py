@@ -10,6 +10,7 @@ from domain.catalog.service import AddressData
 from domain.order.placement import OrderLineData, PlaceOrderData
 from schema.availability.resolvers import DeliveryMethod, ServiceLevel, SplitPreference
 from schema.base import AddressInput, MoneyInput
+from schema.inputs import direct_input
 from schema.order.types import OrderStatus
 
 
@@ -17,6 +18,7 @@ def _money(value: MoneyInput | None) -> tuple[str, str] | None:
     return (str(value.amount), value.currency) if value is not None else None
 
 
+@direct_input
 @strawberry.input(description="Who orders.")
 class CustomerInput:
     email: str = strawberry.field(
@@ -26,6 +28,7 @@ class CustomerInput:
     phone: str | None = strawberry.field(default=None, description="Phone.")
 
 
+@direct_input
 @strawberry.input(description="A SKU, how many, and at what price.")
 class OrderLineInput:
     sku: str = strawberry.field(description="The SKU.")
@@ -41,6 +44,7 @@ class OrderLineInput:
     )
 
 
+@direct_input
 @strawberry.input(description="How the order reaches the customer.")
 class DeliveryInput:
     method: DeliveryMethod = strawberry.field(description="SHIP or PICKUP.")
@@ -52,6 +56,7 @@ class DeliveryInput:
     )
 
 
+@direct_input
 @strawberry.input(description="B2B details (B2B channels).")
 class B2BInput:
     company: str = strawberry.field(description="The buying company.")
@@ -61,6 +66,7 @@ class B2BInput:
     sales_rep: str | None = strawberry.field(default=None, description="The sales rep.")
 
 
+@direct_input
 @strawberry.input(description="An order to place (or to preview the sourcing of).")
 class PlaceOrderInput:
     channel: str = strawberry.field(
