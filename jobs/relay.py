@@ -51,7 +51,16 @@ async def relay_once(
 
 
 async def enqueue_all(queue: JobQueue | None, jobs: Sequence[Job]) -> None:
-    if queue is None:
+    if queue is None or not jobs:
+        return
+    many = getattr(queue, "enqueue_many", None)
+    if many is not None:  # one round trip for the batch (see jobs/queue.py)
+        try:
+            await many(jobs)
+        except Exception:  # Redis down: the sweeps will find the rows again
+            log.warning(
+                "could not enqueue %d jobs; their sweeps will retry", len(jobs), exc_info=True
+            )
         return
     for job in jobs:
         try:
