@@ -252,3 +252,30 @@ def input_dict(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+# ---------- what a query asks for ----------
+
+
+def selected(selections: Any, *path: str) -> dict[str, Any]:
+    """The fields selected at `path` under `selections` (strawberry's `info.selected_fields`
+    or a field's `.selections`), fragments flattened: name -> SelectedField."""
+    from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+    found: dict[str, Any] = {}
+
+    def collect(items: Any, into: dict[str, Any]) -> None:
+        for item in items:
+            if isinstance(item, SelectedField):
+                into.setdefault(item.name, item)
+            elif isinstance(item, FragmentSpread | InlineFragment):
+                collect(item.selections, into)
+
+    collect(selections, found)
+    for name in path:
+        field = found.get(name)
+        if field is None:
+            return {}
+        found = {}
+        collect(field.selections, found)
+    return found

@@ -50,9 +50,6 @@ class Context:
         # Set by strawberry from connection_init on WebSocket connections.
         self.connection_params: dict[str, Any] | None = None
         self._loaders: dict[str, Any] = {}
-        # GraphQL objects built ahead of their fields, e.g. ("location", id): a field can
-        # then answer without awaiting (see StockLevel.location).
-        self.views: dict[tuple[str, Any], Any] = {}
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.services.sessionmaker)
@@ -71,7 +68,6 @@ class Context:
     def reset_loaders(self) -> None:
         """Forget cached loads (subscriptions call this per event: data changes)."""
         self._loaders.clear()
-        self.views.clear()
 
     def now(self) -> dt.datetime:
         return self.services.clock()

@@ -12,7 +12,7 @@ from domain.access.principal import Role
 from domain.order.queries import OrderRow, ShipmentRow
 from schema.base import Address, InfoT, Node, UserError, to_global_id
 from schema.catalog.types import Location
-from schema.loaders import location_by_id, order_by_id, tracking_of_shipment
+from schema.loaders import location_by_id, now_or_later, order_by_id, tracking_of_shipment
 
 if TYPE_CHECKING:
     from schema.order.types import Order
@@ -110,10 +110,9 @@ class Shipment(Node):
         )
 
     @strawberry.field(description="The location that sends or hands it over.")
-    async def location(self, info: InfoT) -> Location:
-        return Location.of(
-            await info.context.loader("location", location_by_id).load(self.row.location_id)
-        )
+    def location(self, info: InfoT) -> Location:
+        loader = info.context.loader("location", location_by_id)
+        return now_or_later(loader, self.row.location_id, Location.of)
 
     @strawberry.field(description="The order it belongs to.")
     async def order(self, info: InfoT) -> Annotated[Order, strawberry.lazy("schema.order.types")]:

@@ -12,20 +12,13 @@ from domain.inventory.service import IgnoredLine, LevelRow
 from schema.base import InfoT, Node, UserError
 from schema.catalog.types import Location
 from schema.inputs import direct_input
-from schema.loaders import location_by_id
-
-
-async def _load_location(info: InfoT, location_id: int) -> Location:
-    return Location.of(await info.context.loader("location", location_by_id).load(location_id))
+from schema.loaders import location_by_id, now_or_later
 
 
 async def with_locations(info: InfoT, levels: list[StockLevel]) -> list[StockLevel]:
-    """The levels, with their locations read beforehand (one read, however many levels)."""
+    """The levels, with their locations loaded beforehand (one read, however many)."""
     ids = sorted({level.location_id for level in levels})
-    loader = info.context.loader("location", location_by_id)
-    for location_id, model in zip(ids, await loader.load_many(ids), strict=True):
-        if model is not None:
-            info.context.views[("location", location_id)] = Location.of(model)
+    await info.context.loader("location", location_by_id).load_many(ids)
     return levels
 
 
@@ -49,12 +42,10 @@ class StockLevel:
 
     @strawberry.field(description="Where the units are.")
     def location(self, info: InfoT) -> Location:
-        # Not async when `with_locations` has read the locations already: a sync of
+        # Answers at once when `with_locations` has loaded the locations: a sync of
         # 10,000 levels of one location then awaits nothing per level.
-        known = info.context.views.get(("location", self.location_id))
-        if known is not None:
-            return known
-        return _load_location(info, self.location_id)  # type: ignore[return-value]
+        loader = info.context.loader("location", location_by_id)
+        return now_or_later(loader, self.location_id, Location.of)
 
     @classmethod
     def of(cls, r: LevelRow) -> StockLevel:

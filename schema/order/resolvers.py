@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated
 
@@ -29,9 +30,17 @@ from schema.base import (
     input_dict,
     page_size,
     pk_of,
+    selected,
     user_errors,
 )
-from schema.loaders import order_by_id, prime_order
+from schema.loaders import (
+    channel_by_id,
+    lines_of_order,
+    location_by_id,
+    order_by_id,
+    prime_order,
+    shipments_of_order,
+)
 from schema.order.inputs import CancelOrderLinesInput, OrderFilter, PlaceOrderInput
 from schema.order.types import Order, OrderPayload
 
@@ -98,8 +107,34 @@ async def order_page(
     loader = info.context.loader("order", order_by_id)
     for r in rows:
         loader.prime(r.id, r)
+    await _load_ahead(info, rows[:size])
     edges, page = build_page(rows, size, Order.of, lambda r: encode_cursor(r.placed_at, r.id))
     return OrderConnection(edges=edges, page_info=page, total_count=total)
+
+
+async def _load_ahead(info: InfoT, rows: list[orders.OrderRow]) -> None:
+    """Load what the query asks of the page's orders before their fields resolve: the
+    same statements the loaders would run, but the fields then answer without awaiting
+    (see now_or_later), which was most of the page's CPU."""
+    node = selected(info.selected_fields, info.field_name, "edges", "node")
+    ids = [r.id for r in rows]
+    if not ids or not node:
+        return
+    ahead = []
+    if "lines" in node:
+        ahead.append(info.context.loader("lines", lines_of_order).load_many(ids))
+    if "channel" in node:
+        channels = sorted({r.channel_id for r in rows})
+        ahead.append(info.context.loader("channel", channel_by_id).load_many(channels))
+    shipments = None
+    if "shipments" in node:
+        shipments = info.context.loader("shipments", shipments_of_order).load_many(ids)
+        ahead.append(shipments)
+    results = await asyncio.gather(*ahead)
+    if shipments is not None and "location" in selected(node["shipments"].selections):
+        per_order = results[-1]
+        location_ids = sorted({s.location_id for rows_ in per_order for s in rows_})
+        await info.context.loader("location", location_by_id).load_many(location_ids)
 
 
 @strawberry.type

@@ -10,7 +10,13 @@ import strawberry
 
 from domain.order.queries import EventRow, LineRow, OrderRow
 from schema.base import JSON, Address, InfoT, Money, Node, UserError, to_global_id
-from schema.loaders import channel_by_id, lines_of_order, location_by_id, shipments_of_order
+from schema.loaders import (
+    channel_by_id,
+    lines_of_order,
+    location_by_id,
+    now_or_later,
+    shipments_of_order,
+)
 
 if TYPE_CHECKING:
     from schema.catalog.types import Location
@@ -183,29 +189,36 @@ class Order(Node):
             row=r,
         )
 
+    # Not async: they answer at once when the loaders hold the data already (see
+    # now_or_later), and only await when they must.
     @strawberry.field(description="The channel it came from.")
-    async def channel(
-        self, info: InfoT
-    ) -> Annotated[Channel, strawberry.lazy("schema.channel.types")]:
+    def channel(self, info: InfoT) -> Annotated[Channel, strawberry.lazy("schema.channel.types")]:
         from schema.channel.types import Channel
 
-        return Channel.of(
-            await info.context.loader("channel", channel_by_id).load(self.row.channel_id)
-        )
+        loader = info.context.loader("channel", channel_by_id)
+        return now_or_later(loader, self.row.channel_id, Channel.of)
 
     @strawberry.field(description="Its lines.")
-    async def lines(self, info: InfoT) -> list[OrderLine]:
-        rows = await info.context.loader("lines", lines_of_order).load(self.row.id)
-        return [OrderLine.of(r, self.row.currency) for r in rows]
+    def lines(self, info: InfoT) -> list[OrderLine]:
+        currency = self.row.currency
+        return now_or_later(
+            info.context.loader("lines", lines_of_order),
+            self.row.id,
+            lambda rows: [OrderLine.of(r, currency) for r in rows],
+        )
 
     @strawberry.field(description="Its shipments: one per location and method, as sourced.")
-    async def shipments(
+    def shipments(
         self, info: InfoT
     ) -> list[Annotated[Shipment, strawberry.lazy("schema.fulfillment.types")]]:
         from schema.fulfillment.types import Shipment
 
-        rows = await info.context.loader("shipments", shipments_of_order).load(self.row.id)
-        return [Shipment.of(r, self.row) for r in rows]
+        order = self.row
+        return now_or_later(
+            info.context.loader("shipments", shipments_of_order),
+            order.id,
+            lambda rows: [Shipment.of(r, order) for r in rows],
+        )
 
     @strawberry.field(description="Its return cases.")
     async def returns(
