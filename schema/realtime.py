@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
@@ -23,6 +25,8 @@ from schema.base import JSON, InfoT, authorize, pk_of
 from schema.loaders import OrderSnapshot, order_snapshots, prime_snapshot
 from schema.order.resolvers import load_order
 from schema.order.types import Order
+
+log = logging.getLogger("oms.realtime")
 
 
 class Feed(Protocol):
@@ -66,22 +70,30 @@ class OrderSnapshots:
     the event reaches, and for all the orders of a burst of events in one read.
 
     Without it, each of 2,000 subscribers re-read its order (four statements) for every
-    event (bench/subscriptions.py). Snapshots are keyed by the event's stream position:
-    a later event reads the order afresh. A failed read is not kept."""
+    event (bench/subscriptions.py). A snapshot serves the subscribers that ask for the
+    same event within FRESH_SECONDS of its read ("as it stands now" stays true to that);
+    a later event, or a later replay, reads the order afresh. A failed read is not kept.
+    """
 
-    KEEP = 4096  # recent (order, position) snapshots kept for late subscribers
+    FRESH_SECONDS = 0.25
 
     def __init__(self, sessionmaker: Any) -> None:
         self._sessionmaker = sessionmaker
-        self._done: OrderedDict[tuple[int, int], asyncio.Future[OrderSnapshot | None]] = (
-            OrderedDict()
-        )
+        # (order, stream position) -> (when read, snapshot), oldest first
+        self._done: OrderedDict[
+            tuple[int, int], tuple[float, asyncio.Future[OrderSnapshot | None]]
+        ] = OrderedDict()
         self._waiting: dict[tuple[int, int], asyncio.Future[OrderSnapshot | None]] = {}
         self._flush: asyncio.Task[None] | None = None
 
     async def get(self, order_id: int, position: int) -> OrderSnapshot | None:
         key = (order_id, position)
-        future = self._done.get(key) or self._waiting.get(key)
+        done = self._done.get(key)
+        future: asyncio.Future[OrderSnapshot | None] | None = (
+            done[1]
+            if done is not None and time.monotonic() - done[0] <= self.FRESH_SECONDS
+            else self._waiting.get(key)
+        )
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._waiting[key] = future
@@ -102,11 +114,12 @@ class OrderSnapshots:
                 if not future.done():
                     future.set_exception(exc)
             return
+        now = time.monotonic()
+        while self._done and now - next(iter(self._done.values()))[0] > self.FRESH_SECONDS:
+            self._done.popitem(last=False)
         for key, future in batch.items():
             future.set_result(found.get(key[0]))
-            self._done[key] = future
-        while len(self._done) > self.KEEP:
-            self._done.popitem(last=False)
+            self._done[key] = (now, future)
 
 
 def _snapshots(info: InfoT) -> OrderSnapshots:
@@ -121,7 +134,11 @@ def _snapshots(info: InfoT) -> OrderSnapshots:
 
 async def _update(info: InfoT, event: StreamEvent) -> OrderUpdate:
     info.context.reset_loaders()  # the order changed: read it afresh
-    snapshot = await _snapshots(info).get(event.order_id, event.stream_seq)
+    try:
+        snapshot = await _snapshots(info).get(event.order_id, event.stream_seq)
+    except Exception:  # the shared read failed: this subscriber reads on its own
+        log.warning("shared order read failed; reading for one subscriber", exc_info=True)
+        snapshot = None
     if snapshot is not None:
         prime_snapshot(info.context, snapshot)
     order = await load_order(info, event.order_id)

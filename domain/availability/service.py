@@ -54,7 +54,7 @@ class ChannelConfig:
     allow_backorders: bool
     rules: tuple[str, ...]
     max_splits: int
-    kind: str = "WEB"
+    kind: str
 
 
 _AVAILABILITY_SQL = """
