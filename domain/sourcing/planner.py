@@ -146,11 +146,24 @@ def _demand(
 
 
 def _take(stock: Mapping[str, int], demand: dict[str, int]) -> dict[str, int]:
-    return {
-        sku: min(stock.get(sku, 0), need)
-        for sku, need in demand.items()
-        if min(stock.get(sku, 0), need) > 0
-    }
+    """What a site can serve of the demand, per SKU. (The planner's innermost loop: plain
+    statements, no generator, as it runs for every candidate of every order.)"""
+    taken = {}
+    for sku, need in demand.items():
+        have = stock.get(sku, 0)
+        if have > 0 and need > 0:
+            taken[sku] = have if have < need else need
+    return taken
+
+
+def _covered(stock: Mapping[str, int], demand: dict[str, int]) -> int:
+    """How many units of the demand a site can serve: sum(_take(...).values())."""
+    units = 0
+    for sku, need in demand.items():
+        have = stock.get(sku, 0)
+        if have > 0 and need > 0:
+            units += have if have < need else need
+    return units
 
 
 def _remove(demand: dict[str, int], taken: Mapping[str, int]) -> None:
@@ -270,11 +283,9 @@ def _plan_shipping(
         chosen: list[PlannedShipment] = []
         pool = list(order)
         while left and pool and len(chosen) < max_splits:
-            if greedy_cover:
-                # The location covering most of what is left; ties by rank (pool order).
-                best = max(pool, key=lambda c: sum(_take(c[1].stock, left).values()))
-            else:
-                best = pool[0]
+            # Greedy cover: the location covering most of what is left, ties by rank
+            # (pool order); otherwise simply the next by rank.
+            best = max(pool, key=lambda c: _covered(c[1].stock, left)) if greedy_cover else pool[0]
             pool.remove(best)
             taken = _take(best[1].stock, left)
             if not taken:
