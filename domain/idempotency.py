@@ -25,6 +25,21 @@ from domain.errors import DomainError, IdempotencyKeyReused
 TTL = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 200
 
+# The statements of claim and complete (bench/place_order.py issues them too).
+CLAIM_SQL = (
+    "INSERT INTO idempotency_keys AS k (actor, operation, key, request_hash, result, created_at, expires_at)"
+    " VALUES ($1, $2, $3, $4, NULL, $5, $6)"
+    " ON CONFLICT (actor, operation, key) DO UPDATE SET request_hash = excluded.request_hash,"
+    " result = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at"
+    " WHERE k.expires_at <= $5"
+    " RETURNING true"
+)
+STORED_SQL = (
+    "SELECT request_hash, result::text AS result FROM idempotency_keys"
+    " WHERE actor = $1 AND operation = $2 AND key = $3"
+)
+COMPLETE_SQL = "UPDATE idempotency_keys SET result = $4::jsonb WHERE actor = $1 AND operation = $2 AND key = $3"
+
 
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
@@ -67,12 +82,7 @@ async def claim(
     # statement building cost more than the round trip (bench/place_order.py).
     conn = await driver_connection(session)
     claimed = await conn.fetchval(
-        "INSERT INTO idempotency_keys AS k (actor, operation, key, request_hash, result, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, NULL, $5, $6)"
-        " ON CONFLICT (actor, operation, key) DO UPDATE SET request_hash = excluded.request_hash,"
-        " result = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at"
-        " WHERE k.expires_at <= $5"
-        " RETURNING true",
+        CLAIM_SQL,
         actor,
         operation,
         key,
@@ -83,8 +93,7 @@ async def claim(
     if claimed:
         return None
     record = await conn.fetchrow(
-        "SELECT request_hash, result::text AS result FROM idempotency_keys"
-        " WHERE actor = $1 AND operation = $2 AND key = $3",
+        STORED_SQL,
         actor,
         operation,
         key,
@@ -102,8 +111,7 @@ async def complete(
 ) -> None:
     conn = await driver_connection(session)
     await conn.execute(
-        "UPDATE idempotency_keys SET result = $4::jsonb"
-        " WHERE actor = $1 AND operation = $2 AND key = $3",
+        COMPLETE_SQL,
         actor,
         operation,
         key,

@@ -145,11 +145,7 @@ async def channel_config(
     session: AsyncSession, principal: Principal, code: str, field: list[str | int]
 ) -> ChannelConfig:
     conn = await driver_connection(session)
-    row = await conn.fetchrow(
-        "SELECT id, code, kind, currency, allocation::text AS allocation, allow_backorders,"
-        " sourcing::text AS sourcing FROM channels WHERE code = $1",
-        code,
-    )
+    row = await conn.fetchrow(CHANNEL_SQL, code)
     if row is None or not principal.can_see_channel(row["id"]):
         raise UnknownChannel(f"no channel {code!r}", field=field)
     sourcing = orjson.loads(row["sourcing"])
@@ -163,6 +159,31 @@ async def channel_config(
         max_splits=int(sourcing.get("maxSplits", 3)),
         kind=row["kind"],
     )
+
+
+# The statements of channel_config and network_stock (bench/place_order.py issues them).
+CHANNEL_SQL = (
+    "SELECT id, code, kind, currency, allocation::text AS allocation, allow_backorders,"
+    " sourcing::text AS sourcing FROM channels WHERE code = $1"
+)
+NETWORK_SQL = (
+    "SELECT l.id, l.code, l.latitude, l.longitude, l.timezone, l.can_ship, l.can_pickup, l.priority,"
+    " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour"
+    " FROM locations l JOIN channel_locations cl ON cl.location_id = l.id WHERE cl.channel_id = $1"
+    " ORDER BY l.code"
+)
+NETWORK_LEVELS_SQL = (
+    "SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock, s.damaged"
+    " FROM stock_levels s JOIN channel_locations cl ON cl.location_id = s.location_id"
+    " WHERE cl.channel_id = $1 AND s.sku = ANY($2::text[])"
+)
+NEXT_INBOUND_SQL = (
+    "SELECT DISTINCT ON (l.sku) l.sku, i.location_id, i.expected_at"
+    " FROM inbound_supply_lines l JOIN inbound_supplies i ON i.id = l.supply_id AND i.status = 'OPEN'"
+    " JOIN channel_locations cl ON cl.location_id = i.location_id AND cl.channel_id = $1"
+    " WHERE l.sku = ANY($2::text[]) AND l.quantity > l.quantity_received"
+    " ORDER BY l.sku, i.expected_at"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,30 +216,13 @@ async def network_stock(
         missing = [s for s in unique if s not in known]
         if missing:
             raise UnknownSku(f"unknown SKUs: {', '.join(missing)}", field=["items"])
-    locations = await conn.fetch(
-        "SELECT l.id, l.code, l.latitude, l.longitude, l.timezone, l.can_ship, l.can_pickup, l.priority,"
-        " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour"
-        " FROM locations l JOIN channel_locations cl ON cl.location_id = l.id WHERE cl.channel_id = $1"
-        " ORDER BY l.code",
-        channel_id,
-    )
+    locations = await conn.fetch(NETWORK_SQL, channel_id)
     levels = await conn.fetch(
-        "SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock, s.damaged"
-        " FROM stock_levels s JOIN channel_locations cl ON cl.location_id = s.location_id"
-        " WHERE cl.channel_id = $1 AND s.sku = ANY($2::text[])"
-        + (" ORDER BY s.sku, s.location_id FOR UPDATE OF s" if lock else ""),
+        NETWORK_LEVELS_SQL + (" ORDER BY s.sku, s.location_id FOR UPDATE OF s" if lock else ""),
         channel_id,
         unique,
     )
-    inbound = await conn.fetch(
-        "SELECT DISTINCT ON (l.sku) l.sku, i.location_id, i.expected_at"
-        " FROM inbound_supply_lines l JOIN inbound_supplies i ON i.id = l.supply_id AND i.status = 'OPEN'"
-        " JOIN channel_locations cl ON cl.location_id = i.location_id AND cl.channel_id = $1"
-        " WHERE l.sku = ANY($2::text[]) AND l.quantity > l.quantity_received"
-        " ORDER BY l.sku, i.expected_at",
-        channel_id,
-        unique,
-    )
+    inbound = await conn.fetch(NEXT_INBOUND_SQL, channel_id, unique)
     code_of = {r["id"]: r["code"] for r in locations}
     stock: dict[int, dict[str, int]] = {}
     network_available = dict.fromkeys(unique, 0)

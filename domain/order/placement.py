@@ -32,6 +32,7 @@ from domain.sourcing.planner import Plan, SourcingRequest, plan
 
 MAX_LINES = 5_000
 MAX_QUANTITY = 100_000
+KNOWN_SKUS_SQL = "SELECT sku FROM products WHERE sku = ANY($1::text[])"
 
 
 class InsufficientStock(DomainError):
@@ -239,10 +240,7 @@ async def prepare(
         required=False,
     )
     skus = sorted({line.sku for line in lines})
-    known = {
-        r["sku"]
-        for r in await conn.fetch("SELECT sku FROM products WHERE sku = ANY($1::text[])", skus)
-    }
+    known = {r["sku"] for r in await conn.fetch(KNOWN_SKUS_SQL, skus)}
     for i, priced in enumerate(lines):
         if priced.sku not in known:
             errors.add("UNKNOWN_SKU", f"no product {priced.sku!r}", ["input", "lines", i, "sku"])
