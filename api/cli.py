@@ -77,6 +77,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
     _require_db(settings)
     configure_logging(settings.log_level, settings.log_json)
+    # Jobs read their configuration from the environment: the key that signs the label
+    # links of emails is the API's (in development, the generated one).
+    os.environ.setdefault("OMS_SECRET_KEY", settings.signing_key())
     from jobs.worker import WorkerSettings
 
     run_worker(WorkerSettings)  # type: ignore[arg-type]

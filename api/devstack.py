@@ -101,6 +101,8 @@ def run_dev(settings: Settings) -> int:
             redis_url = redis.start()
             stack.callback(redis.stop)
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        # Links in customer emails point at this development server.
+        env.setdefault("OMS_PUBLIC_URL", f"http://{settings.host}:{settings.port}")
 
         migrate(database_url)
         summary = asyncio.run(seed(database_url, force=False))

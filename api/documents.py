@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.auth import InvalidCredential
-from domain.access.principal import Role
+from domain.access.principal import SYSTEM, Role
 from domain.fulfillment.packing_slip import load_packing_slip, render_html, render_pdf
 from domain.returns.label import load_return_label, render_label_html
+from domain.returns.label_links import token_opens
 from schema.base import pk_of, to_global_id
 
 if TYPE_CHECKING:
@@ -78,21 +79,31 @@ async def packing_slip(request: Request) -> Response:
 
 async def return_label(request: Request) -> Response:
     """The printable label of a return case (RMA), for its customer, channel, admin or
-    the receiving location."""
+    the receiving location, or for whoever holds the signed link of the customer's
+    email (`?token=`, domain/returns/label_links.py)."""
     runtime: Runtime = request.app.state.runtime
-    try:
-        authenticated = await runtime.authenticator.authenticate(
-            request.headers.get("authorization")
-        )
-    except InvalidCredential as exc:
-        return _error(401, "UNAUTHENTICATED", str(exc))
-    if authenticated.principal.role is Role.ANONYMOUS:
-        return _error(401, "UNAUTHENTICATED", "A valid credential is required")
     pk = pk_of(request.path_params["return_id"], "Return")
+    token = request.query_params.get("token")
+    if token is not None:
+        # The signed link of the customer's email: it opens this label, nothing else.
+        services = runtime.services
+        if pk is None or not token_opens(services.token_signing_key, pk, token, services.clock()):
+            return _error(401, "UNAUTHENTICATED", "This label link is not valid or has expired")
+        principal = SYSTEM
+    else:
+        try:
+            authenticated = await runtime.authenticator.authenticate(
+                request.headers.get("authorization")
+            )
+        except InvalidCredential as exc:
+            return _error(401, "UNAUTHENTICATED", str(exc))
+        principal = authenticated.principal
+        if principal.role is Role.ANONYMOUS:
+            return _error(401, "UNAUTHENTICATED", "A valid credential is required")
     if pk is None:
         return _not_found()
     async with runtime.services.read_sessionmaker() as session:
-        label = await load_return_label(session, authenticated.principal, pk)
+        label = await load_return_label(session, principal, pk)
     if label is None:
         return _not_found()
     page = await run_in_threadpool(render_label_html, label)

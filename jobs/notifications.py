@@ -40,7 +40,13 @@ from arq import Retry, cron
 from arq.worker import func
 
 from domain.db import UnitOfWork, driver_connection
-from domain.notifications.service import SEND_JOB, RenderedNotification, render, send_job
+from domain.notifications.service import (
+    SEND_JOB,
+    Links,
+    RenderedNotification,
+    render,
+    send_job,
+)
 from jobs.queue import ArqQueue
 from jobs.relay import enqueue_all
 
@@ -99,6 +105,15 @@ class SmtpConfig:
 def smtp_config() -> SmtpConfig | None:
     url = os.environ.get("OMS_SMTP_URL", "").strip()
     return SmtpConfig.from_url(url) if url else None
+
+
+def email_links() -> Links:
+    """Emails link to OMS_PUBLIC_URL; label links are signed with OMS_SECRET_KEY (the
+    worker command puts the development key there). Without them: bare paths."""
+    return Links(
+        base_url=os.environ.get("OMS_PUBLIC_URL", "").strip() or None,
+        key=os.environ.get("OMS_SECRET_KEY", "").strip() or None,
+    )
 
 
 def mail_from() -> str:
@@ -169,7 +184,7 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
             return "BUSY" if exists else "MISSING"  # BUSY: another run holds it
         if row["status"] != "PENDING":
             return f"ALREADY_{row['status']}"
-        rendered = await render(conn, notification_id)
+        rendered = await render(conn, notification_id, links=email_links())
         if rendered is None:  # unreachable: the row is locked
             return "MISSING"
         attempts = row["attempts"] + 1

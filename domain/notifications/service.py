@@ -13,6 +13,7 @@ the customer's doing, so it sends nothing), refunded (a refund SUCCEEDED) and re
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from domain.events.stream import StreamEvent
 from domain.money import Money
 from domain.notifications import templates as t
 from domain.ports import Job
+from domain.returns.label_links import label_link
 
 SEND_JOB = "send_notification"
 
@@ -75,9 +77,22 @@ def global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
-def return_label_path(return_id: int) -> str:
-    """Where the printable label of a return is served (api/documents.py)."""
-    return f"/returns/{global_id('Return', return_id)}/label.html"
+@dataclass(frozen=True, slots=True)
+class Links:
+    """How emails link back to the service: its public base URL and the key that signs
+    label links (either missing: links are bare paths)."""
+
+    base_url: str | None = None
+    key: str | None = None
+
+    def return_label(self, return_id: int, now: dt.datetime) -> str:
+        return label_link(
+            return_id,
+            global_id("Return", return_id),
+            base_url=self.base_url,
+            key=self.key,
+            now=now,
+        )
 
 
 def send_job(notification_id: int) -> Job:
@@ -126,9 +141,16 @@ def _address(*parts: str | None) -> tuple[str, ...]:
     return tuple(p for p in parts if p)
 
 
-async def render(conn: Any, notification_id: int) -> RenderedNotification | None:
+async def render(
+    conn: Any,
+    notification_id: int,
+    *,
+    links: Links | None = None,
+    now: dt.datetime | None = None,
+) -> RenderedNotification | None:
     """The email of a notification, from the order as it is now and the event's payload
-    (the shipment's state when it changed). None if the notification does not exist."""
+    (the shipment's state when it changed). None if the notification does not exist.
+    `links` makes its links absolute (and label links signed, valid from `now`)."""
     n = await conn.fetchrow(
         """
         SELECT n.id, n.kind, n.status, n.recipient, n.order_id, e.payload::text AS payload,
@@ -194,7 +216,15 @@ async def render(conn: Any, notification_id: int) -> RenderedNotification | None
             store_address=store[1] if store else (),
         )
     elif kind in t.RETURN_KINDS:
-        ctx = await _return_context(conn, n["order_id"], currency, payload, common)
+        ctx = await _return_context(
+            conn,
+            n["order_id"],
+            currency,
+            payload,
+            common,
+            links or Links(),
+            now or dt.datetime.now(dt.UTC),
+        )
     else:
         ctx = await _shipment_context(conn, n["order_id"], payload, common)
     return RenderedNotification(
@@ -281,7 +311,13 @@ async def _shipment_context(
 
 
 async def _return_context(
-    conn: Any, order_id: int, currency: str, payload: dict[str, Any], common: dict[str, Any]
+    conn: Any,
+    order_id: int,
+    currency: str,
+    payload: dict[str, Any],
+    common: dict[str, Any],
+    links: Links,
+    now: dt.datetime,
 ) -> t.EmailContext:
     """The return case as it is now (its row), the payload filling what a missing row
     leaves out; a refund email shows that refund (payload `refund.id`)."""
@@ -316,7 +352,7 @@ async def _return_context(
         if place is not None:
             fields["return_to_name"], fields["return_to_address"] = place
         if r is not None:
-            fields["label_url"] = return_label_path(r["id"])
+            fields["label_url"] = links.return_label(r["id"], now)
     elif kind == t.RETURN_REJECTED:
         reason = (r["rejection_reason"] if r is not None else None) or payload.get("reason")
         fields["rejection_reason"] = str(reason) if reason else None

@@ -789,3 +789,45 @@ async def test_a_carrier_return_sends_no_approval_email(
     assert await kinds(sessionmaker) == ["ORDER_CONFIRMED", "SHIPPED", "DELIVERY_FAILED"]
     assert not any("return" in m["Subject"].lower() for m in inbox.to("camille@example.com"))
     assert len(inbox.messages) == 3
+
+
+async def test_the_label_link_of_the_email_opens_without_a_credential(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    run_jobs: Any,
+    inbox: Inbox,
+    app_settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What `oms worker` and `make run` give the jobs: the public address and the key.
+    monkeypatch.setenv("OMS_PUBLIC_URL", "https://oms.example/")
+    monkeypatch.setenv("OMS_SECRET_KEY", app_settings.signing_key())
+    order = await delivered_order(api, world)
+    token = await world.customer_token(api)
+    opened = await request(api, token, order, [("TEE-BLUE-M", 1, "WRONG_SIZE")], "n-link-1")
+    ret = opened["return"]
+    await relayed(sessionmaker, queue, len(ORDER_KINDS) + 1)
+    await run_jobs()
+
+    text = plain(one(inbox, f"Your return {ret['number']} is approved"))
+    prefix = f"Print your return label: https://oms.example/returns/{ret['id']}/label.html?token="
+    (line,) = [x for x in text.splitlines() if x.startswith(prefix)]
+    link = line.removeprefix("Print your return label: https://oms.example")
+    page = await api.http.get(link)  # no Authorization header: the link is the credential
+    assert page.status_code == 200 and ret["number"] in page.text
+
+    signed = link.rpartition("=")[2]
+    tampered = link[:-1] + ("0" if link[-1] != "0" else "1")
+    other = await request(api, token, order, [("MUG-STONE", 1, "DAMAGED")], "n-link-2")
+    refused = [
+        tampered,
+        f"/returns/{other['return']['id']}/label.html?token={signed}",  # another return
+        f"/returns/{ret['id']}/label.html?token=1.{signed.partition('.')[2]}",  # expired
+        f"/returns/{ret['id']}/label.html?token=nonsense",
+    ]
+    for url in refused:
+        answer = await api.http.get(url)
+        assert answer.status_code == 401, url
+        assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
