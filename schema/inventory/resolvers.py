@@ -185,6 +185,45 @@ def _levels_result(levels: list[StockLevel], ignored: list[IgnoredStockLine]) ->
     }
 
 
+async def _adjusted(
+    info: InfoT,
+    principal: Principal,
+    operation: str,
+    idempotency_key: str,
+    request: Any,
+    location: str,
+    lines: list[inventory.AdjustLine],
+    *,
+    field_prefix: tuple[str, ...] = ("input", "lines"),
+) -> list[StockLevel]:
+    """adjustStock and adjustStockBatch: the levels after the corrections, or those the
+    first request with this key answered. Raises DomainError (nothing written)."""
+    async with info.context.uow() as uow:
+        replay = await claim_idempotency(
+            info, uow.session, operation, idempotency_key, input_dict(request)
+        )
+        if replay is not None:
+            return [StockLevel.from_json(d) for d in replay["levels"]]
+        rows = await inventory.adjust_stock(
+            uow.session,
+            principal,
+            location_code=location,
+            lines=lines,
+            reference=f"adjust:{idempotency_key}",
+            now=info.context.now(),
+            field_prefix=field_prefix,
+        )
+        levels = [StockLevel.of(r) for r in rows]
+        await complete_idempotency(
+            info,
+            uow.session,
+            operation,
+            idempotency_key,
+            {"levels": [level.to_json() for level in levels]},
+        )
+    return levels
+
+
 def _levels_replay(result: dict[str, Any]) -> StockLevelsPayload:
     import datetime as dt
 
@@ -257,31 +296,20 @@ class InventoryMutation:
         self, info: InfoT, input: AdjustStockInput, idempotency_key: str
     ) -> StockLevelPayload:
         principal = authorize(info, Role.ADMIN, Role.PARTNER)
+        line = inventory.AdjustLine(input.sku, input.delta, input.reason.value, input.note)
         try:
-            async with info.context.uow() as uow:
-                replay = await claim_idempotency(
-                    info, uow.session, "adjustStock", idempotency_key, input_dict(input)
-                )
-                if replay is not None:
-                    return StockLevelPayload(
-                        stock_level=StockLevel.from_json(replay["levels"][0]), user_errors=[]
-                    )
-                rows = await inventory.adjust_stock(
-                    uow.session,
-                    principal,
-                    location_code=input.location,
-                    lines=[
-                        inventory.AdjustLine(input.sku, input.delta, input.reason.value, input.note)
-                    ],
-                    reference=f"adjust:{idempotency_key}",
-                    now=info.context.now(),
-                    field_prefix=("input",),
-                )
-                level = StockLevel.of(rows[0])
-                await complete_idempotency(
-                    info, uow.session, "adjustStock", idempotency_key, {"levels": [level.to_json()]}
-                )
+            (level,) = await _adjusted(
+                info,
+                principal,
+                "adjustStock",
+                idempotency_key,
+                input,
+                input.location,
+                [line],
+                field_prefix=("input",),
+            )
         except DomainError as exc:
+            # The one line is the input itself: its errors name ["input", field].
             for error in exc.errors if hasattr(exc, "errors") else [exc]:
                 if error.field and len(error.field) > 2 and error.field[:2] == ["input", "0"]:
                     error.field = ["input", *error.field[2:]]
@@ -295,35 +323,11 @@ class InventoryMutation:
         self, info: InfoT, input: AdjustStockBatchInput, idempotency_key: str
     ) -> StockLevelsBatchPayload:
         principal = authorize(info, Role.ADMIN, Role.PARTNER)
+        lines = [inventory.AdjustLine(x.sku, x.delta, x.reason.value, x.note) for x in input.lines]
         try:
-            async with info.context.uow() as uow:
-                replay = await claim_idempotency(
-                    info, uow.session, "adjustStockBatch", idempotency_key, input_dict(input)
-                )
-                if replay is not None:
-                    return StockLevelsBatchPayload(
-                        stock_levels=[StockLevel.from_json(d) for d in replay["levels"]],
-                        user_errors=[],
-                    )
-                rows = await inventory.adjust_stock(
-                    uow.session,
-                    principal,
-                    location_code=input.location,
-                    lines=[
-                        inventory.AdjustLine(x.sku, x.delta, x.reason.value, x.note)
-                        for x in input.lines
-                    ],
-                    reference=f"adjust:{idempotency_key}",
-                    now=info.context.now(),
-                )
-                levels = [StockLevel.of(r) for r in rows]
-                await complete_idempotency(
-                    info,
-                    uow.session,
-                    "adjustStockBatch",
-                    idempotency_key,
-                    {"levels": [lv.to_json() for lv in levels]},
-                )
+            levels = await _adjusted(
+                info, principal, "adjustStockBatch", idempotency_key, input, input.location, lines
+            )
         except DomainError as exc:
             return StockLevelsBatchPayload(stock_levels=[], user_errors=user_errors(exc))
         return StockLevelsBatchPayload(
