@@ -50,8 +50,9 @@ class CostBudget:
             # The first charge of a minute goes straight to Redis: it tells this process
             # what the others have spent already.
             total = await self._send({key: cost})
-            if total is not None:
-                return total <= self._per_minute
+            # None: Redis is away and _send counted the charge here instead.
+            used = total if total is not None else self._known.get(key, 0)
+            return used <= self._per_minute
         pending = self._pending.get(key, 0) + cost
         self._pending[key] = pending
         if self._flusher is None or self._flusher.done():
