@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 
 import iso4217
 
@@ -26,6 +27,7 @@ class CurrencyMismatch(DomainError):
     code = "CURRENCY_MISMATCH"
 
 
+@lru_cache(maxsize=512)  # every amount shown asks; unknown codes raise, and are not kept
 def minor_unit_exponent(currency: str) -> int:
     """Decimal places of a currency's minor unit (EUR 2, JPY 0, KWD 3)."""
     try:

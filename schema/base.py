@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -30,6 +31,7 @@ InfoT = Info[Context, None]
 # ---------- global ids ----------
 
 
+@lru_cache(maxsize=1 << 16)  # a page of orders encodes a thousand ids
 def to_global_id(type_name: str, pk: int | str) -> strawberry.ID:
     return strawberry.ID(
         base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")

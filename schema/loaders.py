@@ -19,11 +19,14 @@ V = TypeVar("V")
 R = TypeVar("R")
 
 
-def now_or_later(loader: DataLoader[K, V], key: K, build: Callable[[V], R]) -> Any:
+def now_or_later(
+    loader: DataLoader[K, V], key: K, build: Callable[[V], R], *, shared: bool = False
+) -> Any:
     """`build(value)` at once when the loader holds the key already (primed, or loaded
     ahead by a page resolver), else an awaitable of it. A field resolver that returns
     this is async only when it must be: graphql-core's cost per awaited field was most
-    of a 100-order page's CPU (bench/orders_page.py)."""
+    of a 100-order page's CPU (bench/orders_page.py). `shared`: build once per key and
+    request (a location or channel that a page shows a hundred times)."""
     future = loader.cache_map.get(key) if loader.cache else None
     if (
         future is not None
@@ -31,7 +34,13 @@ def now_or_later(loader: DataLoader[K, V], key: K, build: Callable[[V], R]) -> A
         and not future.cancelled()
         and future.exception() is None
     ):
-        return build(future.result())
+        if not shared:
+            return build(future.result())
+        views: dict[K, R] = loader.__dict__.setdefault("_oms_views", {})
+        view = views.get(key)
+        if view is None:
+            view = views[key] = build(future.result())
+        return view
 
     async def later() -> R:
         return build(await loader.load(key))

@@ -112,7 +112,7 @@ class Shipment(Node):
     @strawberry.field(description="The location that sends or hands it over.")
     def location(self, info: InfoT) -> Location:
         loader = info.context.loader("location", location_by_id)
-        return now_or_later(loader, self.row.location_id, Location.of)
+        return now_or_later(loader, self.row.location_id, Location.of, shared=True)
 
     @strawberry.field(description="The order it belongs to.")
     async def order(self, info: InfoT) -> Annotated[Order, strawberry.lazy("schema.order.types")]:

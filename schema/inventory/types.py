@@ -45,7 +45,7 @@ class StockLevel:
         # Answers at once when `with_locations` has loaded the locations: a sync of
         # 10,000 levels of one location then awaits nothing per level.
         loader = info.context.loader("location", location_by_id)
-        return now_or_later(loader, self.location_id, Location.of)
+        return now_or_later(loader, self.location_id, Location.of, shared=True)
 
     @classmethod
     def of(cls, r: LevelRow) -> StockLevel:

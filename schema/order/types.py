@@ -196,7 +196,7 @@ class Order(Node):
         from schema.channel.types import Channel
 
         loader = info.context.loader("channel", channel_by_id)
-        return now_or_later(loader, self.row.channel_id, Channel.of)
+        return now_or_later(loader, self.row.channel_id, Channel.of, shared=True)
 
     @strawberry.field(description="Its lines.")
     def lines(self, info: InfoT) -> list[OrderLine]:
