@@ -40,13 +40,13 @@ from bench.common import (
     CpuWatch,
     Database,
     Servers,
-    _terminate,
     _track,
     base_parser,
     parse,
     percentile,
     run_tag,
     servers,
+    terminate,
     verdict,
 )
 
@@ -166,7 +166,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _terminate(self.proc)
+            terminate(self.proc)
             self.proc = None
 
     def log_tail(self, lines: int = 20) -> str:

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def _track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Stop a child we started (in its own session: its group is ours too), then reap it."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -68,10 +69,41 @@ def _terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         _children.remove(proc)
 
 
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on a process until `stop_profiler` (sampling: it costs the process ~nothing;
+    it records busy samples only). `out`: .svg flame graph, .json speedscope, .txt
+    collapsed stacks."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("  (no py-spy: no profile)")
+        return None
+    fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
+    command = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", fmt]
+    command += ["--output", str(out), "--nonblocking"]
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        terminate(proc)
+
+
 @atexit.register
 def _stop_children() -> None:
     for proc in list(_children):
-        _terminate(proc, timeout=5.0)
+        terminate(proc, timeout=5.0)
 
 
 def _raise_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -357,7 +389,7 @@ class ApiServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _terminate(self.proc)
+            terminate(self.proc)
             self.proc = None
 
     def log_tail(self, lines: int = 30) -> str:
@@ -643,7 +675,7 @@ def run_load(
             raise RuntimeError(f"the load generator failed (exit {proc.returncode})")
         result = json.loads(result_file.read_text())
     finally:
-        _terminate(proc, timeout=5.0)
+        terminate(proc, timeout=5.0)
         result_file.unlink(missing_ok=True)
     machine = cpu.pop("machine", None)
     cpu["client"] = result["client_cpu_seconds"] / result["seconds"]

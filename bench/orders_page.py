@@ -28,12 +28,8 @@ import contextlib
 import contextvars
 import datetime as dt
 import gc
-import os
 import random
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -58,6 +54,8 @@ from bench.common import (
     run_load,
     run_tag,
     servers,
+    start_profiler,
+    stop_profiler,
     verdict,
 )
 
@@ -369,13 +367,13 @@ def throughput(
         if answer.get("errors") or len(answer["data"]["orders"]["edges"]) != 100:
             raise RuntimeError(f"unexpected answer to Orders: {str(answer)[:1000]}")
         cost = int(answer.get("extensions", {}).get("cost", {}).get("requested", 0))
-        profiler = _start_profiler(api.pid, profile) if profile is not None else None
+        profiler = start_profiler(api.pid, profile) if profile is not None else None
         try:
             result = _load(
                 api, srv, document, variables, fixture, concurrency, warmup, seconds, quiet_wait
             )
         finally:
-            _stop_profiler(profiler)
+            stop_profiler(profiler)
     return result, cost
 
 
@@ -404,38 +402,6 @@ def _load(
         CpuWatch({"api": api.pid, "postgres": srv.pg_pid, "redis": srv.redis_pid}),
         quiet_wait=quiet_wait,
     )
-
-
-def _start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy on the API until stopped with SIGINT; it records busy samples only, so the
-    wait for a quiet machine adds nothing."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("  (no py-spy: no profile)")
-        return None
-    fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
-    command = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", fmt]
-    command += ["--output", str(out), "--nonblocking"]
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _wait_idle(

@@ -35,14 +35,10 @@ Targets: API throughput >= 40% of raw asyncpg; p95 < 150 ms over HTTP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import os
 import random
 import resource
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +66,9 @@ from bench.common import (
     parse,
     run_tag,
     servers,
+    start_profiler,
+    stop_profiler,
+    terminate,
     verdict,
     wait_for_quiet,
 )
@@ -567,19 +566,6 @@ def _load_worker_main() -> None:
 # --------------------------------------------------------------------------- parent side
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Stop a child we started in its own session, then reap it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @dataclass
 class Run:
     load: LoadResult
@@ -619,18 +605,16 @@ def run_worker(
             if line == "MEASURE_START":
                 watch.start()
                 if profile_pid is not None and profile_file is not None:
-                    profiler = _start_profiler(profile_pid, profile_file, spec["seconds"])
+                    profiler = start_profiler(profile_pid, profile_file)
             elif line == "MEASURE_END":
                 cpu = watch.stop()
+                stop_profiler(profiler)  # the profile covers the measured window only
         if proc.wait(spec["seconds"] + spec["warmup"] + 120) != 0:
             raise RuntimeError(f"the load worker failed (exit {proc.returncode})")
         result = json.loads(result_file.read_text())
     finally:
-        _stop(proc)
-        if profiler is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                profiler.wait(30)
-            _stop(profiler)
+        terminate(proc)
+        stop_profiler(profiler)
         result_file.unlink(missing_ok=True)
     machine = cpu.pop("machine", None)
     cpu["client"] = result["client_cpu_seconds"] / result["seconds"]
@@ -650,39 +634,6 @@ def run_worker(
         user_error_sample=result["user_error_sample"],
         sent=result["sent"],
         profile=str(profile_file) if profiler is not None else None,
-    )
-
-
-def _start_profiler(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
-    """py-spy on the API for the measured window (sampling: it costs the API ~nothing)."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("  (no py-spy: no profile)")
-        return None
-    return subprocess.Popen(
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(max(1, int(seconds))),
-            "--rate",
-            "100",
-            "--format",
-            "raw"
-            if out.suffix == ".txt"
-            else "speedscope"
-            if out.suffix == ".json"
-            else "flamegraph",
-            "--output",
-            str(out),
-            "--nonblocking",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
 
 

@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,9 @@ from bench.common import (
     percentile,
     run_tag,
     servers,
+    start_profiler,
+    stop_profiler,
+    terminate,
     verdict,
     wait_for_quiet,
 )
@@ -348,50 +350,6 @@ def _client_main() -> None:
 # --------------------------------------------------------------------------- parent side
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Stop a child we started in its own session, then reap it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy on the API until stopped with SIGINT (sampling: it costs the API ~nothing)."""
-    import shutil
-
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("  (no py-spy: no profile)")
-        return None
-    fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
-    command = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", fmt]
-    command += ["--output", str(out), "--nonblocking"]
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        _stop(proc)
-
-
 def wait_idle(
     pid: int, *, threshold: float = 0.05, settle: float = 1.0, limit: float = 60.0
 ) -> float:
@@ -531,7 +489,7 @@ def run(
             watch = CpuWatch({"api": api.pid, "postgres": srv.pg_pid, "ws client": client.pid})
             watch.start()
             if profile is not None:
-                profiler = _start_profiler(api.pid, profile)
+                profiler = start_profiler(api.pid, profile)
             started = time.time()
             updates = asyncio.run(update_orders(api, fixture, placed, concurrency))
             updates_seconds = time.time() - started
@@ -544,15 +502,15 @@ def run(
             client.stdin.flush()
             got = client.stdout.readline().decode().strip()
             cpu = watch.stop()
-            _stop_profiler(profiler)
+            stop_profiler(profiler)
             profiler = None
             done = client.stdout.readline().decode().strip()
             if not got.startswith("RECEIVED") or done != "DONE" or client.wait(60) != 0:
                 raise RuntimeError(f"the WebSocket client failed (exit {client.poll()})")
             result = json.loads(result_file.read_text())
         finally:
-            _stop_profiler(profiler)
-            _stop(client)
+            stop_profiler(profiler)
+            terminate(client)
             result_file.unlink(missing_ok=True)
     received = result["received"]
     connected = set(result["connected_subscribers"])
