@@ -214,14 +214,18 @@ def create_app(
         asyncpg_dsn(sqlalchemy_url(settings.database_url)),
         relay=lambda: relay_once(sessionmaker, queue),
     )
-    budget = CostBudget(redis, settings.cost_budget_per_minute)
+    budget = CostBudget(
+        redis,
+        settings.cost_budget_per_minute,
+        anonymous_per_minute=settings.anonymous_budget_per_minute,
+    )
     services = Services(
         sessionmaker=sessionmaker,
         read_sessionmaker=read_sessionmaker,
         token_signing_key=settings.signing_key(),
         allow_http_loopback=not settings.production,
         clock=clock or _utcnow,
-        charge_cost=budget.charge,
+        cost_budget=budget,
         extra={"event_hub": hub, "job_queue": queue, "payments": DevelopmentRefunds()},
     )
     authenticator = Authenticator(

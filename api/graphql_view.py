@@ -11,37 +11,37 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from api.auth import Authenticated, Authenticator, InvalidCredential
+from api.graphql_request import (
+    GRAPHQL_RESPONSE_JSON,
+    HTTP_ERROR_CODES,
+    oversized_list,
+    request_data,
+    request_error,
+    wants_graphql_response_json,
+)
 from api.logs import request_id_var
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-
 # Status and media type chosen while processing the result, applied to the response.
-_status: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
+_status: contextvars.ContextVar[tuple[int, str, dict[str, str]] | None] = contextvars.ContextVar(
     "status", default=None
 )
 
 _STATUS_BY_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "RATE_LIMITED": 429}
-
-
-def _wants_graphql_response_json(accept: str) -> bool:
-    """Per the spec, clients that list only application/json get the legacy format."""
-    if GRAPHQL_RESPONSE_JSON in accept:
-        return True
-    return "application/json" not in accept
 
 
 def _status_for(result: ExecutionResult, modern: bool) -> int:
@@ -55,6 +55,14 @@ def _status_for(result: ExecutionResult, modern: bool) -> int:
         request_error = all(not e.path for e in result.errors)
         return 400 if request_error else 500 if "INTERNAL" in codes else 200
     return 200
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"  # a variable's value does not fit its type
+    return "GRAPHQL_VALIDATION_FAILED"
 
 
 _expiry_watchers: set[asyncio.Task[None]] = set()
@@ -88,32 +96,63 @@ class OmsGraphQL(GraphQL):
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            # Authenticate before anything runs: a bad credential is a 401, not a
-            # GraphQL answer, and nothing is executed.
-            headers = dict(scope.get("headers") or [])
-            authorization = headers.get(b"authorization", b"").decode("latin-1") or None
-            try:
-                authenticated = await self.authenticator.authenticate(authorization)
-            except InvalidCredential as exc:
-                response = JSONResponse(
-                    {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="oms"'},
-                    media_type=GRAPHQL_RESPONSE_JSON,
-                )
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["auth"] = authenticated
-
-            async def send_with_allow(message: Any) -> None:
-                if message["type"] == "http.response.start" and message["status"] == 405:
-                    message["headers"] = [*message.get("headers", []), (b"allow", b"GET, POST")]
-                await send(message)
-
-            await super().__call__(scope, receive, send_with_allow)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        accept = headers.get(b"accept", b"").decode("latin-1")
+        # Authenticate before anything runs: a bad credential is a 401, not a GraphQL
+        # answer, and nothing is executed.
+        authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        try:
+            authenticated = await self.authenticator.authenticate(authorization)
+        except InvalidCredential as exc:
+            response = request_error(
+                str(exc),
+                "UNAUTHENTICATED",
+                401,
+                accept,
+                headers={"WWW-Authenticate": 'Bearer realm="oms"'},
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["auth"] = authenticated
+        answer: Response
+        try:
+            answer = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            # Malformed requests (strawberry's and ours) answer JSON like every other
+            # error, never text/plain.
+            code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
+            extra = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            answer = request_error(exc.reason, code, exc.status_code, accept, headers=extra)
+        await answer(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        """strawberry's, stricter: a POST body must be a JSON object (not a string,
+        number, list or null) and its variables an object whose lists are no longer
+        than any operation accepts, all checked before anything else reads them.
+        Invalid UTF-8, lone surrogates and JSON nested deeper than 1,024 levels are
+        malformed JSON to orjson: 400 like any malformed body."""
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if request.method == "POST" and content_type == "application/json":
+            data = self.parse_json(await request.get_body())
+            if not isinstance(data, dict):
+                raise HTTPException(400, "The request body must be a JSON object")
+            parsed = request_data(data)
+        else:
+            # GET (query parameters) and unsupported content types (strawberry's 400).
+            found = await super().parse_http_body(request)
+            if isinstance(found, list):  # pragma: no cover - batching is off
+                raise HTTPException(400, "Batched requests are not supported")
+            parsed = found
+        problem = oversized_list(parsed.variables)
+        if problem is not None:
+            raise HTTPException(413, problem)
+        return parsed
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
@@ -163,10 +202,23 @@ class OmsGraphQL(GraphQL):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        if result.errors and result.data is None and all(not e.path for e in result.errors):
+            # Refused before execution: per the GraphQL spec no `data` entry at all, and
+            # every error says what kind of refusal it is.
+            response.pop("data", None)
+            formatted_errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
+            for error, formatted in zip(result.errors, formatted_errors, strict=False):
+                extensions = formatted.setdefault("extensions", {})
+                extensions.setdefault("code", _request_error_code(error))
         if isinstance(request, Request):
-            modern = _wants_graphql_response_json(request.headers.get("accept", ""))
+            modern = wants_graphql_response_json(request.headers.get("accept", ""))
             media = GRAPHQL_RESPONSE_JSON if modern else "application/json"
-            _status.set((_status_for(result, modern), media))
+            headers = {}
+            for error in result.errors or ():
+                retry_after = (error.extensions or {}).get("retryAfter")
+                if retry_after is not None:
+                    headers["Retry-After"] = str(retry_after)
+            _status.set((_status_for(result, modern), media, headers))
         return response
 
     def encode_json(self, data: object) -> bytes:
@@ -176,8 +228,9 @@ class OmsGraphQL(GraphQL):
         response = super().create_response(response_data, sub_response)
         chosen = _status.get()
         if chosen is not None:
-            status, media = chosen
+            status, media, headers = chosen
             if not sub_response.status_code:
                 response.status_code = status
             response.headers["content-type"] = media + "; charset=utf-8"
+            response.headers.update(headers)
         return response

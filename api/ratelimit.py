@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 
 from redis.asyncio import Redis
@@ -27,10 +28,17 @@ RETRY_REDIS_AFTER_SECONDS = 5.0
 
 class CostBudget:
     def __init__(
-        self, redis: Redis, per_minute: int, *, flush_seconds: float = FLUSH_SECONDS
+        self,
+        redis: Redis,
+        per_minute: int,
+        *,
+        anonymous_per_minute: int = 1_000,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self._redis = redis
         self._per_minute = per_minute
+        # Callers without a credential, counted per client address.
+        self._anonymous_per_minute = anonymous_per_minute
         self._flush_seconds = flush_seconds
         # (actor, minute) -> cost charged here and not yet added to Redis
         self._pending: dict[tuple[str, int], int] = {}
@@ -41,10 +49,11 @@ class CostBudget:
         self._flusher: asyncio.Task[None] | None = None
         self._skip_until = 0.0
 
-    async def charge(self, actor: str, cost: int) -> bool:
+    async def charge(self, actor: str, cost: int, *, anonymous: bool = False) -> bool:
         """True if the caller is within budget. Fails open: a Redis outage must never
         stop orders, so while Redis is unreachable only this process's own count for
         the minute limits (and we try Redis again after a few seconds)."""
+        limit = self._anonymous_per_minute if anonymous else self._per_minute
         key = (actor, int(time.time() // 60))
         if key not in self._known and time.monotonic() >= self._skip_until:
             # The first charge of a minute goes straight to Redis: it tells this process
@@ -52,13 +61,17 @@ class CostBudget:
             total = await self._send({key: cost})
             # None: Redis is away and _send counted the charge here instead.
             used = total if total is not None else self._known.get(key, 0)
-            return used <= self._per_minute
+            return used <= limit
         pending = self._pending.get(key, 0) + cost
         self._pending[key] = pending
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
         used = self._known.get(key, 0) + self._in_flight.get(key, 0) + pending
-        return used <= self._per_minute
+        return used <= limit
+
+    def retry_after(self) -> int:
+        """Seconds until the next minute, when every budget starts again."""
+        return max(1, math.ceil(60 - time.time() % 60))
 
     async def close(self) -> None:
         """Add what is pending to Redis now (on shutdown)."""

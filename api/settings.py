@@ -29,6 +29,7 @@ class Settings:
     db_pool_size: int
     auth_cache_seconds: float
     cost_budget_per_minute: int
+    anonymous_budget_per_minute: int
     allowed_origins: tuple[str, ...]
     smtp_url: str | None
     max_body_bytes: int
@@ -54,6 +55,7 @@ class Settings:
             db_pool_size=int(e.get("OMS_DB_POOL_SIZE", "20")),
             auth_cache_seconds=float(e.get("OMS_AUTH_CACHE_SECONDS", "1.0")),
             cost_budget_per_minute=int(e.get("OMS_COST_BUDGET_PER_MINUTE", "2000000")),
+            anonymous_budget_per_minute=int(e.get("OMS_ANONYMOUS_BUDGET_PER_MINUTE", "1000")),
             allowed_origins=tuple(o for o in e.get("OMS_ALLOWED_ORIGINS", "").split(",") if o),
             smtp_url=e.get("OMS_SMTP_URL") or None,
             max_body_bytes=int(e.get("OMS_MAX_BODY_BYTES", str(5 * 1024 * 1024))),

@@ -283,7 +283,7 @@ async def _close(app: Any) -> None:
     engine = services.sessionmaker.kw.get("bind")
     if engine is not None:
         await engine.dispose()
-    budget = getattr(services.charge_cost, "__self__", None)
+    budget = services.cost_budget
     redis = getattr(budget, "_redis", None)
     if redis is not None:
         with contextlib.suppress(Exception):

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.access.principal import Principal
 from domain.db import UnitOfWork
+
+
+class CostBudget(Protocol):
+    """Query cost per caller and minute (api/ratelimit.py)."""
+
+    async def charge(self, actor: str, cost: int, *, anonymous: bool = False) -> bool:
+        """Charge the cost; False when the caller is over its budget."""
+        ...
+
+    def retry_after(self) -> int:
+        """Seconds until a refused caller's budget is renewed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +36,8 @@ class Services:
     # Plain-HTTP webhooks to loopback are allowed in development and tests only.
     allow_http_loopback: bool
     clock: Callable[[], dt.datetime]
-    # Charges a query's cost against the caller's budget; False when over budget.
-    charge_cost: Callable[[str, int], Awaitable[bool]] | None = None
+    # Each query's cost is charged to its caller's budget (none: no rate limit).
+    cost_budget: CostBudget | None = None
     # Anything a later area needs (event hub, job queue), by name.
     extra: dict[str, Any] = field(default_factory=dict)
 

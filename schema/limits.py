@@ -1,40 +1,42 @@
-"""Guards that run before any resolver: validation with depth, alias and cost limits.
+"""Guards that run before any resolver: size, depth, alias, cost and role limits.
 
-Validation results are cached per (schema, document), since parsing and validating
-cost more than many resolvers (see STACK-NOTES). The depth and alias rules are built
-once at import, not per request, so the cache can hit (strawberry#4635).
+Everything measured here is linear in the document's size (schema/analysis.py), and a
+document is refused for its size before it is parsed, so no request can hold the
+process long before it is refused. Validation results are cached per (schema,
+document), since parsing and validating cost more than many resolvers (see
+STACK-NOTES).
+
+Callers without a credential get a small allowance: a short document asking who they
+are (`viewer`), introspection or `__typename`, within a small budget per client
+address. Everything else needs a credential, and is refused before it runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from graphql import (
     DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    VariableNode,
     specified_rules,
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as max_aliases_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from schema.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from domain.access.principal import Role
+from domain.catalog.service import MAX_BATCH as MAX_PRODUCTS_PER_CALL
+from domain.inventory.service import MAX_LINES as MAX_STOCK_LINES_PER_CALL
+from domain.order.placement import MAX_LINES as MAX_ORDER_LINES
+from schema.analysis import measure, operations, root_fields
 
 log = logging.getLogger("oms.graphql")
 
@@ -42,16 +44,34 @@ MAX_DEPTH = 12
 MAX_ALIASES = 15
 MAX_TOKENS = 5_000
 MAX_COST = 25_000
+# Field selections once every fragment is expanded: what execution and the remaining
+# validation rules would walk. A real client's largest document has a few hundred.
+MAX_EXPANDED_FIELDS = 5_000
+# Checking that fields can be merged is quadratic in the fields sharing a response
+# name in one selection set, and in the fragments spread there: 1,150 `viewer { role }`
+# side by side took graphql-core 1.7 s. Real documents have a handful of each.
+MAX_SAME_RESPONSE_NAME = 10
+MAX_SPREADS_PER_SELECTION = 30
+MAX_FRAGMENTS = 100
+# Characters of a document, checked before the lexer reads it: whitespace, comments
+# and one long string are not tokens, and lexing megabytes of them takes seconds.
+MAX_DOCUMENT_CHARS = 50_000
+# The longest list any operation accepts, and how many values variables may hold in
+# all: checked on the JSON before GraphQL coerces it (api/graphql_request.py), so a
+# list of 100,000 products costs a length check, not a minute of coercion.
+MAX_LIST_ITEMS = max(MAX_PRODUCTS_PER_CALL, MAX_STOCK_LINES_PER_CALL, MAX_ORDER_LINES)
+MAX_VARIABLE_VALUES = 250_000
+# Every request is charged at least this much of its credential's budget, so a flood
+# of trivial requests (`{ __typename }`) is limited too.
+MIN_CHARGE = 10
 
-_DEPTH_RULE = depth_validator(MAX_DEPTH, None, None)
-_ALIAS_RULE = max_aliases_validator(MAX_ALIASES)
-_BASE_RULES = (
-    *specified_rules,
-    _DEPTH_RULE,
-    _ALIAS_RULE,
-    MaybeNullValidationRule,
-    OneOfInputValidationRule,
-)
+# Without a credential: GraphiQL's introspection query is ~2,100 characters and 200
+# tokens.
+ANONYMOUS_MAX_DOCUMENT_CHARS = 4_000
+ANONYMOUS_MAX_TOKENS = 500
+ANONYMOUS_ROOT_FIELDS = frozenset({"viewer", "__typename", "__schema", "__type"})
+
+_BASE_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 _PRODUCTION_RULES = (*_BASE_RULES, NoSchemaIntrospectionCustomRule)
 
 
@@ -59,7 +79,6 @@ class PublicError(Exception):
     """An error whose message may be shown to the client as it is."""
 
 
-@lru_cache(maxsize=1024)
 def _validate(
     schema: GraphQLSchema, document: DocumentNode, production: bool
 ) -> tuple[GraphQLError, ...]:
@@ -67,99 +86,188 @@ def _validate(
     return tuple(validate(schema, document, rules, hide_suggestions=production))
 
 
-def query_cost(
-    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
-) -> int:
-    """Objects a query may return: each object field counts 1, times the page sizes above it.
+# Validation results by document text: clients send the same few documents again and
+# again. A document not seen before is validated on a thread of its own, so that even
+# the slowest document the limits above let through (~120 ms found by
+# tests/api/test_hostile_documents.py) never holds the event loop: the loop keeps the
+# interpreter at least every switch interval (5 ms) and serves others meanwhile.
+_VALIDATED: OrderedDict[tuple[str, bool], tuple[GraphQLError, ...]] = OrderedDict()
+_VALIDATED_MAX = 1024
+_VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-validate")
 
-    A field with a `first` argument multiplies what is below it by that size (capped
-    as the connection caps it); scalar leaves are free. Good enough to price a query
-    before running it and to feed a per-key budget.
-    """
-    variables = variables or {}
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name:
-        operations = [o for o in operations if o.name and o.name.value == operation_name]
-    if not operations:
-        return 0
 
-    def first_of(field: FieldNode) -> int | None:
-        for arg in field.arguments or ():
-            if arg.name.value != "first":
-                continue
-            if isinstance(arg.value, IntValueNode):
-                return max(0, min(int(arg.value.value), MAX_PAGE_SIZE))
-            if isinstance(arg.value, VariableNode):
-                value = variables.get(arg.value.name.value)
-                return (
-                    max(0, min(int(value), MAX_PAGE_SIZE))
-                    if isinstance(value, int)
-                    else DEFAULT_PAGE_SIZE
+async def validate_document(
+    schema: GraphQLSchema, query: str, document: DocumentNode, production: bool
+) -> tuple[GraphQLError, ...]:
+    key = (query, production)
+    found = _VALIDATED.get(key)
+    if found is not None:
+        _VALIDATED.move_to_end(key)
+        return found
+    loop = asyncio.get_running_loop()
+    errors = await loop.run_in_executor(_VALIDATOR, _validate, schema, document, production)
+    _VALIDATED[key] = errors
+    if len(_VALIDATED) > _VALIDATED_MAX:
+        _VALIDATED.popitem(last=False)
+    return errors
+
+
+def shape_errors(
+    document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None
+) -> tuple[list[GraphQLError], int]:
+    """Depth, alias and size refusals of a document, and the cost of the operation
+    that will run (the named one, else the first)."""
+    document_shape = measure(document, None, variables)
+    shapes = document_shape.operations
+    errors: list[GraphQLError] = []
+    for name, shape in shapes.items():
+        if shape.depth > MAX_DEPTH:
+            errors.append(
+                GraphQLError(
+                    f"'{name}' exceeds maximum operation depth of {MAX_DEPTH}",
+                    extensions={"code": "QUERY_TOO_DEEP"},
                 )
-        return None
+            )
+    aliases = sum(shape.aliases for shape in shapes.values())
+    if aliases > MAX_ALIASES:
+        errors.append(
+            GraphQLError(
+                f"{aliases} aliases found. Allowed: {MAX_ALIASES}",
+                extensions={"code": "TOO_MANY_ALIASES"},
+            )
+        )
+    fields = sum(shape.fields for shape in shapes.values())
+    if fields > MAX_EXPANDED_FIELDS:
+        errors.append(
+            GraphQLError(
+                f"The document selects {fields} fields once its fragments are expanded; "
+                f"the limit is {MAX_EXPANDED_FIELDS}",
+                extensions={"code": "QUERY_TOO_COMPLEX"},
+            )
+        )
+    for figure, value, limit in (
+        (
+            "fields sharing one response name in a selection",
+            document_shape.same_name,
+            MAX_SAME_RESPONSE_NAME,
+        ),
+        ("fragment spreads in one selection", document_shape.spreads, MAX_SPREADS_PER_SELECTION),
+        ("fragment definitions", document_shape.fragments, MAX_FRAGMENTS),
+    ):
+        if value > limit:
+            errors.append(
+                GraphQLError(
+                    f"The document has {value} {figure}; the limit is {limit}",
+                    extensions={"code": "QUERY_TOO_COMPLEX"},
+                )
+            )
+    if operation_name is not None:
+        running = shapes.get(operation_name)
+    else:
+        running = next(iter(shapes.values()), None)
+    return errors, max(1, running.cost) if running is not None else 0
 
-    def cost(selection_set: SelectionSetNode | None, seen: frozenset[str]) -> int:
-        if selection_set is None:
-            return 0
-        total = 0
-        for sel in selection_set.selections:
-            if isinstance(sel, FieldNode):
-                if sel.selection_set is None:
-                    continue
-                size = first_of(sel)
-                total += 1 + (size if size is not None else 1) * cost(sel.selection_set, seen)
-            elif isinstance(sel, InlineFragmentNode):
-                total += cost(sel.selection_set, seen)
-            elif isinstance(sel, FragmentSpreadNode):
-                name = sel.name.value
-                if name in fragments and name not in seen:
-                    total += cost(fragments[name].selection_set, seen | {name})
-        return total
 
-    return max(1, cost(operations[0].selection_set, frozenset()))
+def _anonymous_errors(document: DocumentNode) -> list[GraphQLError]:
+    """Root fields a caller without a credential may not ask for, one error each."""
+    errors = []
+    for operation in operations(document, None):
+        for field in root_fields(document, operation):
+            if field.name.value not in ANONYMOUS_ROOT_FIELDS:
+                key = field.alias.value if field.alias else field.name.value
+                errors.append(
+                    GraphQLError(
+                        "A valid credential is required",
+                        nodes=[field],
+                        path=[key],
+                        extensions={"code": "UNAUTHENTICATED"},
+                    )
+                )
+    return errors
+
+
+def client_address(context: Any) -> str:
+    request = getattr(context, "request", None)
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "unknown"
 
 
 class OperationGuard(SchemaExtension):
-    """Validates (cached), prices the query, charges the caller's budget, reports the cost."""
+    """Refuses what is too big, deep, wide, costly or not allowed without a credential;
+    validates (cached); charges the caller's budget; reports the cost."""
 
     production = False
 
     def __init__(self) -> None:
         self.cost: int | None = None
 
+    def _anonymous(self) -> bool:
+        # No context at all is the schema run directly (tests, tools), not a request.
+        principal = getattr(self.execution_context.context, "principal", None)
+        return principal is not None and principal.role is Role.ANONYMOUS
+
+    def on_operation(self) -> Iterator[None]:
+        ec = self.execution_context
+        anonymous = self._anonymous()
+        limit = ANONYMOUS_MAX_DOCUMENT_CHARS if anonymous else MAX_DOCUMENT_CHARS
+        if ec.query is not None and len(ec.query) > limit:
+            # Raised before parsing: strawberry answers it as a request error.
+            raise GraphQLError(
+                f"The document has {len(ec.query):,} characters; the limit is {limit:,}"
+                + (" without a credential" if anonymous else ""),
+                extensions={"code": "QUERY_TOO_LARGE"},
+            )
+        ec.parse_options["max_tokens"] = ANONYMOUS_MAX_TOKENS if anonymous else MAX_TOKENS
+        yield
+
     async def on_validate(self) -> AsyncIterator[None]:
         ec = self.execution_context
         assert ec.graphql_document is not None
-        errors = list(_validate(ec.schema._schema, ec.graphql_document, self.production))
+        document = ec.graphql_document
+        errors, cost = shape_errors(document, ec.operation_name, ec.variables)
+        if not errors and self._anonymous():
+            errors = _anonymous_errors(document)
         if not errors:
-            self.cost = query_cost(ec.graphql_document, ec.operation_name, ec.variables)
-            if self.cost > MAX_COST:
+            errors = list(
+                await validate_document(
+                    ec.schema._schema, ec.query or "", document, self.production
+                )
+            )
+        if not errors:
+            self.cost = cost
+            if cost > MAX_COST:
                 errors.append(
                     GraphQLError(
-                        f"Query cost {self.cost} exceeds the limit of {MAX_COST}; ask for smaller pages",
+                        f"Query cost {cost} exceeds the limit of {MAX_COST}; ask for smaller pages",
                         extensions={"code": "QUERY_TOO_COMPLEX"},
                     )
                 )
             else:
-                context = ec.context
-                charge = getattr(getattr(context, "services", None), "charge_cost", None)
-                principal = getattr(context, "principal", None)
-                if (
-                    charge is not None
-                    and principal is not None
-                    and not await charge(principal.actor, self.cost)
-                ):
-                    errors.append(
-                        GraphQLError(
-                            "Rate limit exceeded for this credential; retry in a minute",
-                            extensions={"code": "RATE_LIMITED"},
-                        )
-                    )
+                refusal = await self._charge(max(cost, MIN_CHARGE))
+                if refusal is not None:
+                    errors.append(refusal)
         ec.pre_execution_errors = errors
         yield
+
+    async def _charge(self, cost: int) -> GraphQLError | None:
+        context = self.execution_context.context
+        services = getattr(context, "services", None)
+        budget = getattr(services, "cost_budget", None)
+        principal = getattr(context, "principal", None)
+        if budget is None or principal is None:
+            return None
+        if principal.role is Role.ANONYMOUS:
+            actor, anonymous = f"anonymous:{client_address(context)}", True
+        else:
+            actor, anonymous = principal.actor, False
+        if await budget.charge(actor, cost, anonymous=anonymous):
+            return None
+        retry_after = budget.retry_after()
+        return GraphQLError(
+            f"Rate limit exceeded for this {'client address' if anonymous else 'credential'}; "
+            f"retry in {retry_after} s",
+            extensions={"code": "RATE_LIMITED", "retryAfter": retry_after},
+        )
 
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:

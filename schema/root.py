@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxTokensLimiter, ParserCache
+from strawberry.extensions import ParserCache
 from strawberry.tools import merge_types
 
 from schema.access.resolvers import AccessMutation, AccessQuery
@@ -13,7 +13,7 @@ from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
 from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
-from schema.limits import MAX_TOKENS, MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
+from schema.limits import MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
 from schema.node import resolve_node
 from schema.order.resolvers import OrderMutation, OrderQuery
 from schema.publishing import PublishingQuery
@@ -78,9 +78,10 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         mutation=Mutation,
         subscription=RealtimeSubscription,
         extensions=[
-            lambda: ParserCache(maxsize=1024),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            # The guard first: it refuses an oversized document before it is parsed,
+            # and sets the token limit the parser applies.
             guard,
+            lambda: ParserCache(maxsize=1024),
             MaskUnexpectedErrors,
         ],
     )

@@ -97,30 +97,43 @@ async def test_other_methods_are_refused(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("query", "message", "code"),
     [
-        ("{ viewer { role }", "Syntax Error"),
-        ("{ viewer { role nickname } }", "Cannot query field 'nickname' on type 'Viewer'."),
-        ("query($n: Int!) { products(first: $n) { edges { cursor } } }", "Variable '$n'"),
+        ("{ viewer { role }", "Syntax Error", "GRAPHQL_PARSE_FAILED"),
+        (
+            "{ viewer { role nickname } }",
+            "Cannot query field 'nickname' on type 'Viewer'.",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "query($n: Int!) { products(first: $n) { edges { cursor } } }",
+            "Variable '$n'",
+            "BAD_USER_INPUT",
+        ),
     ],
     ids=["syntax-error", "unknown-field", "missing-variable"],
 )
 async def test_a_request_error_is_400_for_graphql_response_json_and_200_for_json(
-    api: Api, query: str, message: str
+    api: Api, world: World, query: str, message: str, code: str
 ) -> None:
-    modern = await post(api, query, accept=f"{MODERN}, {LEGACY};q=0.9")
+    modern = await post(api, query, accept=f"{MODERN}, {LEGACY};q=0.9", key=world.admin)
     assert modern.status_code == 400
     assert media_type(modern) == MODERN
-    assert "data" not in modern.json() or modern.json()["data"] is None
+    # Refused before execution: no `data` entry (GraphQL spec), and a code.
+    assert "data" not in modern.json()
+    assert codes(modern.json()) == [code]
     assert any(message in m for m in messages(modern.json())), modern.json()
 
-    legacy = await post(api, query, accept=LEGACY)
+    legacy = await post(api, query, accept=LEGACY, key=world.admin)
     assert legacy.status_code == 200
     assert media_type(legacy) == LEGACY
     assert messages(legacy.json()) == messages(modern.json())
+    assert "data" not in legacy.json()
 
     # Without an Accept header the modern format applies (GraphQL over HTTP, after 2025).
-    bare = await api.http.post("/graphql", json={"query": query})
+    bare = await api.http.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {world.admin}"}
+    )
     assert bare.status_code == 400
     assert media_type(bare) == MODERN
 
