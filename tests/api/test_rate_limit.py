@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from redis.asyncio import Redis
 
 from tests.fixtures import World, make_key
@@ -86,3 +87,65 @@ async def test_a_credential_over_its_budget_is_refused_everywhere(
         # Every charge reached Redis, refused ones included, from both processes.
         (channel_total,) = [v for k, v in totals.items() if f":budget {tag}:" in k]
         assert channel_total == cost * (len(answers) + 1)
+
+
+@asynccontextmanager
+async def api_process_with(settings: Any, clock: Any, **overrides: Any) -> AsyncIterator[Any]:
+    """An API process with settings of its own; yields (app, its Api)."""
+    from api.app import create_app
+
+    application = create_app(dataclasses.replace(settings, **overrides), clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def client_at(application: Any, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=application, client=(address, 50_000))
+    return httpx.AsyncClient(transport=transport, base_url="http://oms.test")
+
+
+async def test_trivial_requests_are_not_free_and_a_refusal_says_when_to_retry(
+    world: World, sessionmaker: Any, app_settings: Any, clock: Any
+) -> None:
+    from schema.limits import MIN_CHARGE
+
+    key = await make_key(sessionmaker, "CHANNEL", f"flood {uuid.uuid4().hex[:8]}", channel="web-fr")
+    await wait_for_a_fresh_minute()
+    async with api_process(app_settings, clock) as api:
+        statuses = []
+        for _ in range(BUDGET // MIN_CHARGE + 5):
+            response = await api.post("{ __typename }", key=key)
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                break
+    # `{ __typename }` costs 1, but each request is charged at least MIN_CHARGE.
+    assert statuses.count(200) == BUDGET // MIN_CHARGE
+    assert response.status_code == 429
+    retry_after = int(response.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": retry_after}
+
+
+async def test_callers_without_a_credential_are_limited_per_client_address(
+    api: Any, app_settings: Any, clock: Any
+) -> None:
+    from schema.limits import MIN_CHARGE
+
+    await wait_for_a_fresh_minute()
+    allowance = 5
+    tag = uuid.uuid4().int % 250
+    async with (
+        api_process_with(
+            app_settings, clock, anonymous_budget_per_minute=allowance * MIN_CHARGE
+        ) as application,
+        client_at(application, f"10.9.{tag}.1") as first,
+        client_at(application, f"10.9.{tag}.2") as second,
+    ):
+        answers = [
+            (await first.post("/graphql", json={"query": "{ __typename }"})).status_code
+            for _ in range(allowance + 2)
+        ]
+        other = await second.post("/graphql", json={"query": "{ __typename }"})
+    assert answers == [200] * allowance + [429, 429]
+    assert other.status_code == 200
