@@ -23,8 +23,15 @@ from typing import Any
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
     GraphQLSchema,
+    OperationDefinitionNode,
+    get_named_type,
+    get_nullable_type,
     specified_rules,
+    type_from_ast,
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -33,6 +40,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from domain.access.principal import Role
+from domain.availability.service import MAX_BASKET_LINES
 from domain.catalog.service import MAX_BATCH as MAX_PRODUCTS_PER_CALL
 from domain.inventory.service import MAX_LINES as MAX_STOCK_LINES_PER_CALL
 from domain.order.placement import MAX_LINES as MAX_ORDER_LINES
@@ -56,11 +64,29 @@ MAX_FRAGMENTS = 100
 # Characters of a document, checked before the lexer reads it: whitespace, comments
 # and one long string are not tokens, and lexing megabytes of them takes seconds.
 MAX_DOCUMENT_CHARS = 50_000
-# The longest list any operation accepts, and how many values variables may hold in
-# all: checked on the JSON before GraphQL coerces it (api/graphql_request.py), so a
-# list of 100,000 products costs a length check, not a minute of coercion.
-MAX_LIST_ITEMS = max(MAX_PRODUCTS_PER_CALL, MAX_STOCK_LINES_PER_CALL, MAX_ORDER_LINES)
+# Twice the longest list any operation accepts, and how many values variables may
+# hold in all: checked on the JSON before anything else reads it (api/graphql_request.py),
+# so a list of 100,000 products costs a length check, not a minute of coercion. Lists
+# under it meet the precise caps of LIST_CAPS below.
+MAX_LIST_ITEMS = 2 * max(MAX_PRODUCTS_PER_CALL, MAX_STOCK_LINES_PER_CALL, MAX_ORDER_LINES)
 MAX_VARIABLE_VALUES = 250_000
+# What each list of input objects may hold, by the element's type: the domain's own
+# caps, checked on the variables before GraphQL coerces them, so a list one item over
+# its cap is refused for the price of a length check (coercing 10,000 products takes
+# about a second). Lists of other input types get the last figure.
+LIST_CAPS: dict[str, int] = {
+    "ProductInput": MAX_PRODUCTS_PER_CALL,
+    "LocationInput": MAX_PRODUCTS_PER_CALL,
+    "StockLevelLineInput": MAX_STOCK_LINES_PER_CALL,
+    "AdjustStockLineInput": MAX_STOCK_LINES_PER_CALL,
+    "OrderLineInput": MAX_ORDER_LINES,
+    "CancelLineInput": MAX_ORDER_LINES,
+    "ReturnLineInput": MAX_ORDER_LINES,
+    "ReceiveReturnLineInput": MAX_ORDER_LINES,
+    "InboundSupplyLineInput": MAX_ORDER_LINES,
+    "BasketItemInput": MAX_BASKET_LINES,
+}
+DEFAULT_LIST_CAP = 1_000
 # Every request is charged at least this much of its credential's budget, so a flood
 # of trivial requests (`{ __typename }`) is limited too.
 MIN_CHARGE = 10
@@ -168,6 +194,62 @@ def shape_errors(
     return errors, max(1, running.cost) if running is not None else 0
 
 
+def _can_hold_lists(named: GraphQLInputObjectType, seen: set[str] | None = None) -> bool:
+    seen = seen if seen is not None else set()
+    if named.name in seen:
+        return False
+    seen.add(named.name)
+    for field in named.fields.values():
+        inner = get_nullable_type(field.type)
+        if isinstance(inner, GraphQLList):
+            return True
+        if isinstance(inner, GraphQLInputObjectType) and _can_hold_lists(inner, seen):
+            return True
+    return False
+
+
+def list_cap_errors(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    variables: dict[str, Any] | None,
+) -> list[GraphQLError]:
+    """Lists of input objects in the variables longer than their type allows.
+
+    Walks only what can hold a list: the items of a list of products are never
+    visited, the lines inside an order input are."""
+    errors: list[GraphQLError] = []
+
+    def check(value: Any, type_: GraphQLInputType, path: list[str | int]) -> None:
+        type_ = get_nullable_type(type_)  # type: ignore[assignment]
+        if isinstance(type_, GraphQLList) and isinstance(value, list):
+            element = get_named_type(type_.of_type)
+            if isinstance(element, GraphQLInputObjectType):
+                cap = LIST_CAPS.get(element.name, DEFAULT_LIST_CAP)
+                if len(value) > cap:
+                    where = ".".join(str(p) for p in path)
+                    errors.append(
+                        GraphQLError(
+                            f"${where} holds {len(value):,} items; at most {cap:,} are accepted",
+                            extensions={"code": "TOO_MANY", "field": path},
+                        )
+                    )
+                    return
+                if _can_hold_lists(element):
+                    for index, item in enumerate(value):
+                        check(item, type_.of_type, [*path, index])
+        elif isinstance(type_, GraphQLInputObjectType) and isinstance(value, dict):
+            for name, field in type_.fields.items():
+                if name in value:
+                    check(value[name], field.type, [*path, name])
+
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        declared = type_from_ast(schema, definition.type)
+        if variables and name in variables and declared is not None:
+            check(variables[name], declared, [name])  # type: ignore[arg-type]
+    return errors
+
+
 def _anonymous_errors(document: DocumentNode) -> list[GraphQLError]:
     """Root fields a caller without a credential may not ask for, one error each."""
     errors = []
@@ -227,6 +309,9 @@ class OperationGuard(SchemaExtension):
         errors, cost = shape_errors(document, ec.operation_name, ec.variables)
         if not errors and self._anonymous():
             errors = _anonymous_errors(document)
+        if not errors and ec.variables:
+            for operation in operations(document, ec.operation_name)[:1]:
+                errors = list_cap_errors(ec.schema._schema, operation, ec.variables)
         if not errors:
             errors = list(
                 await validate_document(
