@@ -260,13 +260,16 @@ class OutboundGuard:
         )
 
     async def addresses(self, host: str) -> tuple[Address, ...] | None:
-        """The checked addresses to connect to for `host`, or None when no rule applies
-        (not `public_only`, or an allow-listed name): connect by name as usual. Raises
-        Refused: FORBIDDEN_ADDRESS when any address is not public and not allowed,
+        """The checked addresses to connect to for `host`, or None when the rules do not
+        apply (not `public_only`): connect by name as usual. A name is resolved once,
+        here; an allow-listed name is resolved too (the connection goes where this
+        answer says) but its addresses are not checked. Raises Refused:
+        FORBIDDEN_ADDRESS when an address is not public and not allowed,
         UNRESOLVABLE_HOST when the name does not resolve within the time limit."""
         rules = self.rules
-        if not rules.public_only or rules.allow.allows_name(host):
+        if not rules.public_only:
             return None
+        listed = rules.allow.allows_name(host)
         literal = ip_literal(host)
         if literal is not None:
             self._check(host, literal, literal=True)
@@ -274,7 +277,8 @@ class OutboundGuard:
         if _is_localhost(host):
             # Loopback whatever DNS would say (RFC 6761): refused unless loopback is allowed.
             loopback = ipaddress.IPv4Address("127.0.0.1")
-            self._check(host, loopback, literal=False)
+            if not listed:
+                self._check(host, loopback, literal=False)
             return (loopback,)
         try:
             async with asyncio.timeout(rules.resolve_timeout):
@@ -291,7 +295,8 @@ class OutboundGuard:
                 address = ipaddress.ip_address(text)
             except ValueError:
                 raise Refused(UNRESOLVABLE_HOST, f"{host!r} resolves to no address") from None
-            self._check(host, address, literal=False)
+            if not listed:
+                self._check(host, address, literal=False)
             addresses.append(address)
         if not addresses:
             raise Refused(UNRESOLVABLE_HOST, f"{host!r} resolves to no address")

@@ -112,8 +112,7 @@ async def create_subscription(
 ) -> tuple[WebhookSubscription, str]:
     """Subscribe the caller to topics. Returns the subscription and its signing secret,
     which the caller sees this once (it is kept to sign, so it cannot be hashed). The
-    URL must be one the outbound rules allow (domain/outbound.py); it is checked before
-    any statement, so no connection is held while its host resolves."""
+    URL is checked (domain/outbound.py) first: no connection is held while it resolves."""
     principal.require(Role.ADMIN, Role.CHANNEL, Role.PARTNER)
     errors = Collector()
     await outbound.check_url(errors, url, ["input", "url"])
