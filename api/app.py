@@ -35,6 +35,9 @@ from domain.db import (
     create_sessionmaker,
     sqlalchemy_url,
 )
+from domain.outbound import OutboundGuard
+from domain.ports import Resolver
+from jobs.outbound import system_resolve
 from jobs.queue import ArqQueue
 from jobs.relay import relay_once
 from schema.context import Services
@@ -188,9 +191,12 @@ def _log_long_gc_pause(phase: str, info: dict[str, int]) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, clock: Callable[[], dt.datetime] | None = None
+    settings: Settings | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    resolve: Resolver | None = None,
 ) -> Starlette:
-    """The application. `clock` is for tests that need to stand at a given time."""
+    """The application. `clock` is for tests that need to stand at a given time,
+    `resolve` for tests that need host names to resolve to given addresses."""
     settings = settings or Settings.from_env()
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (`oms dev` sets them for you)")
@@ -223,7 +229,7 @@ def create_app(
         sessionmaker=sessionmaker,
         read_sessionmaker=read_sessionmaker,
         token_signing_key=settings.signing_key(),
-        allow_http_loopback=not settings.production,
+        outbound=OutboundGuard(settings.outbound, resolve or system_resolve),
         clock=clock or _utcnow,
         cost_budget=budget,
         extra={"event_hub": hub, "job_queue": queue, "payments": DevelopmentRefunds()},

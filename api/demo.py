@@ -30,6 +30,7 @@ from domain.catalog.service import (
 from domain.channel.models import Channel
 from domain.channel.service import AllocationData, ChannelData, upsert_channel
 from domain.db import UnitOfWork, create_engine, create_sessionmaker
+from domain.outbound import OutboundGuard
 
 # The channel whose presence means "the demo data is already there".
 MARKER_CHANNEL = "web-fr"
@@ -385,9 +386,8 @@ async def _load(session: AsyncSession) -> DemoSummary:
     locations = await upsert_locations(session, LOCATIONS)
     products = await upsert_products(session, demo_products())
     for channel in CHANNELS:
-        # Loopback HTTP is allowed so that a developer can point a channel's publish
-        # target at a local receiver later; the demo itself sets none.
-        await upsert_channel(session, channel, allow_http_loopback=True)
+        # The demo's channels set no publish target: the rules do not matter here.
+        await upsert_channel(session, channel, outbound=OutboundGuard.permissive())
     keys_created = await _seed_keys(session)
     # Stock after locations and products, in this same transaction so a half-seeded
     # database never shows.

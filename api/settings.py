@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from domain.outbound import OutboundRules
+
 
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -33,6 +35,9 @@ class Settings:
     allowed_origins: tuple[str, ...]
     smtp_url: str | None
     max_body_bytes: int
+    # Where webhooks and channel publishing may send data: OMS_OUTBOUND_PUBLIC_ONLY,
+    # OMS_OUTBOUND_ALLOW, OMS_FEED_ROOT (read the same way by the worker).
+    outbound: OutboundRules
 
     @property
     def production(self) -> bool:
@@ -59,6 +64,7 @@ class Settings:
             allowed_origins=tuple(o for o in e.get("OMS_ALLOWED_ORIGINS", "").split(",") if o),
             smtp_url=e.get("OMS_SMTP_URL") or None,
             max_body_bytes=int(e.get("OMS_MAX_BODY_BYTES", str(5 * 1024 * 1024))),
+            outbound=OutboundRules.from_env(e),
         )
 
     def signing_key(self) -> str:

@@ -207,6 +207,7 @@ async def run(srv: Servers, skus_count: int, rate: float, seconds: float) -> Fig
     from domain.access.principal import SYSTEM
     from domain.channel.service import ChannelData, upsert_channel
     from domain.inventory.service import AdjustLine, adjust_stock
+    from domain.outbound import OutboundGuard
 
     tag = run_tag()
     location = f"CP{tag}-WH"
@@ -233,7 +234,7 @@ async def run(srv: Servers, skus_count: int, rate: float, seconds: float) -> Fig
                     network=[location],
                     publish_webhook_url=f"http://127.0.0.1:{port}/stock",
                 ),
-                allow_http_loopback=True,
+                outbound=OutboundGuard.permissive(),
             )
         assert secret is not None
         receiver.secret = secret

@@ -236,12 +236,13 @@ class Database:
 
     async def create_channel(self, code: str, network: Sequence[str]) -> None:
         from domain.channel.service import ChannelData, upsert_channel
+        from domain.outbound import OutboundGuard
 
         data = ChannelData(
             code=code, name=f"Bench channel {code}", kind="WEB", currency="EUR", network=network
         )
         async with self.uow() as uow:
-            await upsert_channel(uow.session, data, allow_http_loopback=True)
+            await upsert_channel(uow.session, data, outbound=OutboundGuard.permissive())
 
     async def create_api_key(
         self,

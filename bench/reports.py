@@ -213,6 +213,7 @@ TABLES = ("products", "customers", "orders", "order_lines", "shipments", "return
 
 async def generate(database_url: str, orders: int) -> None:
     from domain.channel.service import ChannelData, upsert_channel
+    from domain.outbound import OutboundGuard
 
     async with Database(database_url) as db:
         await db.create_locations(LOCATIONS)
@@ -221,7 +222,7 @@ async def generate(database_url: str, orders: int) -> None:
                 code=code, name=f"Bench {code}", kind="WEB", currency=currency, network=LOCATIONS
             )
             async with db.uow() as uow:
-                await upsert_channel(uow.session, data, allow_http_loopback=True)
+                await upsert_channel(uow.session, data, outbound=OutboundGuard.permissive())
         params = {
             "skus": SKUS,
             "customers": CUSTOMERS_PER_CHANNEL,

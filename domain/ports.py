@@ -44,3 +44,10 @@ class RefundResult:
 
 class PaymentRefunds(Protocol):
     async def refund(self, *, reference: str, amount_minor: int, currency: str) -> RefundResult: ...
+
+
+class Resolver(Protocol):
+    """Host name to addresses, as the system's resolver answers (getaddrinfo): textual
+    IPv4 or IPv6 addresses. Raises OSError when the name does not resolve."""
+
+    async def __call__(self, host: str) -> Sequence[str]: ...

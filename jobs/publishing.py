@@ -32,34 +32,32 @@ import datetime as dt
 import logging
 import math
 import os
-import ssl
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import certifi
 import httpx
 from arq import cron
 from arq.worker import func
 
 from domain.db import UnitOfWork, asyncpg_dsn, driver_connection, sqlalchemy_url
+from domain.outbound import Refused
 from domain.publishing import alerts
 from domain.publishing import service as publishing
+from jobs import outbound
 
 log = logging.getLogger("oms.publishing")
 
 PUBLISH_JOB = "publish_stock"
 CHANNEL_JOB = "publish_channel"
 RESYNC_JOB = publishing.RESYNC_JOB
-HTTP_TIMEOUT_SECONDS = 10.0
-# A whole attempt stays well inside the channel's lease (renewed at every step).
-ATTEMPT_DEADLINE_SECONDS = 30.0
+# An attempt (outbound.ATTEMPT_DEADLINE_SECONDS, 30 s) stays well inside the channel's
+# lease (renewed at every step).
 COALESCE_SECONDS = 0.25
 MAX_SPACING_SLEEP_SECONDS = 2.0
 CHANNEL_CONCURRENCY = 8
@@ -102,37 +100,15 @@ def batch_size() -> int:
 # ---------- HTTP and files ----------
 
 
-@cache
-def _ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def http_client() -> httpx.AsyncClient:
+def http_client(ctx: dict[str, Any] | None = None) -> httpx.AsyncClient:
     """10 s timeouts; redirects are failures (following one would send signed stock
-    somewhere the channel did not configure)."""
-    return httpx.AsyncClient(
-        timeout=HTTP_TIMEOUT_SECONDS,
-        follow_redirects=False,
-        verify=_ssl_context(),
-        headers={"User-Agent": "oms-publishing/1"},
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    somewhere the channel did not configure); every connection checked by the outbound
+    rules (jobs/outbound.py)."""
+    return outbound.http_client(
+        outbound.guard(ctx or {}),
+        "oms-publishing/1",
+        httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
-
-
-async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
-) -> tuple[int | None, str | None]:
-    """(status code, error): the error is None for a 2xx answer. The answer's body is
-    never read, so a receiver cannot make us download anything."""
-    try:
-        async with (
-            asyncio.timeout(ATTEMPT_DEADLINE_SECONDS),
-            client.stream("POST", url, content=body, headers=headers) as response,
-        ):
-            code = response.status_code
-    except (httpx.HTTPError, OSError, TimeoutError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:1000]
-    return code, None if 200 <= code < 300 else f"HTTP {code}"
 
 
 def feed_paths(directory: str, channel_code: str) -> tuple[Path, Path]:
@@ -174,7 +150,7 @@ async def _client(ctx: dict[str, Any], stack: contextlib.AsyncExitStack) -> http
     shared: httpx.AsyncClient | None = ctx.get("publish_http")
     if shared is not None:
         return shared
-    return await stack.enter_async_context(http_client())
+    return await stack.enter_async_context(http_client(ctx))
 
 
 # ---------- one channel's publisher ----------
@@ -305,6 +281,9 @@ async def _attempt(
     sessionmaker = ctx["sessionmaker"]
     code: int | None = None
     count: int | None = None
+    # Refused by the outbound rules (an internal address, a directory outside the feed
+    # root): waiting will not help, so this attempt is the last.
+    forbidden = False
     if batch.kind == "FEED":
         async with UnitOfWork(sessionmaker) as uow:
             items, acked = await publishing.feed_snapshot(
@@ -314,9 +293,12 @@ async def _attempt(
         error: str | None = None
         try:
             assert target.feed_directory is not None
-            await asyncio.to_thread(
-                write_feed, target.feed_directory, target.code, batch.sequence, items
-            )
+            # Checked again here: a symlink may have been planted since configuration.
+            # The files go to the checked real path, not through the link.
+            directory = outbound.guard(ctx).feed_directory(target.feed_directory)
+            await asyncio.to_thread(write_feed, directory, target.code, batch.sequence, items)
+        except Refused as exc:
+            error, forbidden = f"{exc.code}: {exc.message}"[:1000], True
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
     elif target.webhook_url is None or not target.secret:
@@ -333,7 +315,8 @@ async def _attempt(
             "X-OMS-Timestamp": str(timestamp),
             "X-OMS-Signature": publishing.sign(target.secret, timestamp, body),
         }
-        code, error = await _post(http, target.webhook_url, body, headers)
+        answer = await outbound.post(http, target.webhook_url, body, headers)
+        code, error, forbidden = answer.status_code, answer.error, answer.forbidden
     async with UnitOfWork(sessionmaker) as uow:
         conn = await driver_connection(uow.session)
         if error is None:
@@ -341,7 +324,7 @@ async def _attempt(
                 conn, batch, status_code=code, items=acked, items_count=count
             )
             return True, None
-        last = batch.attempt >= max_attempts()
+        last = forbidden or batch.attempt >= max_attempts()
         retry_in = (
             None if last else publishing.backoff_seconds(batch.attempt, backoff_base_seconds())
         )
@@ -535,20 +518,14 @@ async def deliver_inventory_alert(ctx: dict[str, Any], alert_id: int) -> str:
     async with contextlib.AsyncExitStack() as stack:
         http = await _client(ctx, stack)
         answers = await asyncio.gather(
-            *(_post(http, r.url, body, headers(r.secret)) for r in attempt.recipients)
+            *(outbound.post(http, r.url, body, headers(r.secret)) for r in attempt.recipients)
         )
-    delivered = [
-        r.subscription_id
-        for r, (_, err) in zip(attempt.recipients, answers, strict=True)
-        if err is None
-    ]
-    errors = [
-        f"{r.subscription_id}: {err}"
-        for r, (_, err) in zip(attempt.recipients, answers, strict=True)
-        if err
-    ]
+    sent = list(zip(attempt.recipients, answers, strict=True))
+    delivered = [r.subscription_id for r, a in sent if a.error is None]
+    errors = [f"{r.subscription_id}: {a.error}" for r, a in sent if a.error]
     error = "; ".join(errors) or None
-    last = attempt.number >= max_attempts()
+    # When every recipient left is refused by the outbound rules, trying again is useless.
+    last = attempt.number >= max_attempts() or all(a.forbidden for _, a in sent if a.error)
     retry_in = (
         None
         if error is None or last

@@ -7,31 +7,26 @@ an attempt is due, so running a job twice, or a stale job after a replay, does n
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import os
-import ssl
 import time
-from functools import cache
 from typing import Any
 
-import certifi
 import httpx
 from arq import cron
 from arq.worker import func
 
 from domain.db import UnitOfWork, driver_connection
 from domain.webhooks import service as webhooks
+from jobs import outbound
 from jobs.queue import ArqQueue
 from jobs.relay import enqueue_all
 
 log = logging.getLogger("oms.webhooks")
 
-HTTP_TIMEOUT_SECONDS = 10.0
-# A whole attempt (a receiver can trickle its answer) stays well inside the lease, so no
+# An attempt (outbound.ATTEMPT_DEADLINE_SECONDS, 30 s) stays well inside the lease, so no
 # second attempt starts while one is still in flight.
-ATTEMPT_DEADLINE_SECONDS = 30.0
 LEASE_SECONDS = 90.0
 SWEEP_BATCH = 1000
 
@@ -47,37 +42,10 @@ def backoff_base_seconds() -> float:
     )
 
 
-@cache
-def _ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle is the costly part of a client; do it once per process.
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def http_client() -> httpx.AsyncClient:
-    """A client for webhook POSTs: 10 s timeouts, redirects never followed (a redirect is
-    a failed attempt: following it would send signed data somewhere not subscribed)."""
-    return httpx.AsyncClient(
-        timeout=HTTP_TIMEOUT_SECONDS,
-        follow_redirects=False,
-        verify=_ssl_context(),
-        headers={"User-Agent": "oms-webhooks/1"},
-    )
-
-
-async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
-) -> tuple[int | None, str | None]:
-    """(status code, error): the error is None for a 2xx answer."""
-    try:
-        async with (
-            asyncio.timeout(ATTEMPT_DEADLINE_SECONDS),
-            client.stream("POST", url, content=body, headers=headers) as response,
-        ):
-            # The body is never read: a receiver cannot make us download anything.
-            code = response.status_code
-    except (httpx.HTTPError, OSError, TimeoutError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:1000]
-    return code, None if 200 <= code < 300 else f"HTTP {code}"
+def http_client(ctx: dict[str, Any] | None = None) -> httpx.AsyncClient:
+    """A client for webhook POSTs (see jobs/outbound.py): redirects never followed,
+    every connection checked by the outbound rules."""
+    return outbound.http_client(outbound.guard(ctx or {}), "oms-webhooks/1")
 
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
@@ -104,12 +72,15 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
     # attempt has its own (the costly SSL context is shared anyway).
     shared = ctx.get("webhook_http")
     if shared is not None:
-        code, error = await _post(shared, attempt.url, body, headers)
+        answer = await outbound.post(shared, attempt.url, body, headers)
     else:
-        async with http_client() as client:
-            code, error = await _post(client, attempt.url, body, headers)
+        async with http_client(ctx) as client:
+            answer = await outbound.post(client, attempt.url, body, headers)
+    code, error = answer.status_code, answer.error
 
-    last = attempt.number >= max_attempts()
+    # A target the outbound rules refuse will not become acceptable by waiting: that
+    # attempt is the last (dead letter, replayable once the subscription is fixed).
+    last = answer.forbidden or attempt.number >= max_attempts()
     retry_in = None if last else webhooks.backoff_seconds(attempt.number, backoff_base_seconds())
     async with UnitOfWork(sessionmaker) as uow:
         conn = await driver_connection(uow.session)

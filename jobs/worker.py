@@ -18,6 +18,7 @@ from domain.db import UnitOfWork, create_engine, create_sessionmaker
 from domain.idempotency import purge_expired
 from jobs.notifications import CRON_JOBS as NOTIFICATION_CRON_JOBS
 from jobs.notifications import FUNCTIONS as NOTIFICATION_FUNCTIONS
+from jobs.outbound import guard_from_env
 from jobs.publishing import CRON_JOBS as PUBLISHING_CRON_JOBS
 from jobs.publishing import FUNCTIONS as PUBLISHING_FUNCTIONS
 from jobs.webhooks import CRON_JOBS as WEBHOOK_CRON_JOBS
@@ -30,6 +31,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = create_engine(os.environ["DATABASE_URL"], pool_size=5)
     ctx["engine"] = engine
     ctx["sessionmaker"] = create_sessionmaker(engine)
+    # Where jobs may send data (OMS_OUTBOUND_PUBLIC_ONLY, OMS_OUTBOUND_ALLOW, OMS_FEED_ROOT):
+    # read once, so a bad allow-list stops the worker at startup.
+    ctx["outbound"] = guard_from_env()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

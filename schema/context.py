@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.access.principal import Principal
 from domain.db import UnitOfWork
+from domain.outbound import OutboundGuard
 
 
 class CostBudget(Protocol):
@@ -33,8 +34,9 @@ class Services:
     # Autocommit sessions for reads: no BEGIN/ROLLBACK round trips around a SELECT.
     read_sessionmaker: async_sessionmaker[AsyncSession]
     token_signing_key: str
-    # Plain-HTTP webhooks to loopback are allowed in development and tests only.
-    allow_http_loopback: bool
+    # Where webhooks and channel publishing may send data (public addresses only in
+    # production, plain http to loopback in development and tests; feed root).
+    outbound: OutboundGuard
     clock: Callable[[], dt.datetime]
     # Each query's cost is charged to its caller's budget (none: no rate limit).
     cost_budget: CostBudget | None = None

@@ -111,7 +111,14 @@ def sessionmaker(clean_db, shared_sessionmaker):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def app_settings(servers: dict[str, str]):  # type: ignore[no-untyped-def]
+def feed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The feed root of the tests' app and worker: pytest's base temporary directory,
+    so that every test's `tmp_path` lies under it."""
+    return tmp_path_factory.getbasetemp().resolve()
+
+
+@pytest.fixture(scope="session")
+def app_settings(servers: dict[str, str], feed_root: Path):  # type: ignore[no-untyped-def]
     from api.settings import Settings
 
     return Settings.from_env(
@@ -119,6 +126,7 @@ def app_settings(servers: dict[str, str]):  # type: ignore[no-untyped-def]
             "DATABASE_URL": servers["database_url"],
             "REDIS_URL": servers["redis_url"],
             "OMS_DATA_DIR": servers["tmp"],
+            "OMS_FEED_ROOT": str(feed_root),
             "OMS_SECRET_KEY": "test-signing-key-0123456789abcdef0123456789",
             "OMS_AUTH_CACHE_SECONDS": "0",
             "OMS_LOG_JSON": "false",

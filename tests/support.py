@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,30 @@ class Api:
     ) -> dict[str, Any]:
         """Run one of the clients' own operations, unchanged."""
         return await self.run(operation(name), variables, key=key)
+
+
+class FakeResolver:
+    """The Resolver port with answers set by the test (a name's answers may change
+    between two lookups, as DNS rebinding makes them). A name it does not know goes to
+    `fallback` (the system's resolver, say), or does not resolve. Records lookups."""
+
+    def __init__(
+        self,
+        answers: dict[str, list[str]] | None = None,
+        delay: float = 0.0,
+        fallback: Callable[[str], Awaitable[Sequence[str]]] | None = None,
+    ) -> None:
+        self.answers = dict(answers or {})
+        self.delay = delay
+        self.fallback = fallback
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str) -> Sequence[str]:
+        self.lookups.append(host)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if host in self.answers:
+            return list(self.answers[host])
+        if self.fallback is not None:
+            return await self.fallback(host)
+        raise OSError(-2, "Name or service not known")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +15,7 @@ from domain.catalog.service import check_code, check_text, unknown_skus
 from domain.channel.models import CHANNEL_KINDS, Channel, ChannelLocation
 from domain.errors import Collector
 from domain.money import is_currency
+from domain.outbound import OutboundGuard
 from domain.publishing.service import channel_configured
 
 SOURCING_RULES = (
@@ -74,38 +72,7 @@ class ChannelData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_target_url(
-    errors: Collector, url: str, at: list[str | int], *, allow_http_loopback: bool
-) -> None:
-    """HTTPS anywhere; plain HTTP only to this machine, and only where allowed (dev, tests)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or len(url) > 2000
-    ):
-        errors.add("INVALID_URL", f"{url!r} is not an http(s) URL", at)
-        return
-    if parts.scheme == "http" and not (allow_http_loopback and _is_loopback(parts.hostname)):
-        errors.add(
-            "INSECURE_URL", "use https (plain http is allowed only to loopback in development)", at
-        )
-
-
-def _validate(errors: Collector, data: ChannelData, *, allow_http_loopback: bool) -> None:
+def _validate(errors: Collector, data: ChannelData) -> None:
     at: list[str | int] = ["input"]
     check_code(errors, data.code, [*at, "code"], "channel code")
     check_text(errors, data.name, [*at, "name"], 200)
@@ -164,31 +131,29 @@ def _validate(errors: Collector, data: ChannelData, *, allow_http_loopback: bool
             "a channel publishes to a webhook or a feed directory, not both",
             [*at, "publishTarget"],
         )
+
+
+async def _check_publish_target(
+    errors: Collector, data: ChannelData, outbound: OutboundGuard
+) -> None:
+    """Where the channel's stock goes must be somewhere the outbound rules allow: a
+    public https URL, or a directory under the feed root (domain/outbound.py)."""
+    at: list[str | int] = ["input", "publishTarget"]
     if data.publish_webhook_url:
-        check_target_url(
-            errors,
-            data.publish_webhook_url,
-            [*at, "publishTarget", "webhookUrl"],
-            allow_http_loopback=allow_http_loopback,
-        )
+        await outbound.check_url(errors, data.publish_webhook_url, [*at, "webhookUrl"])
     if data.publish_feed_directory is not None:
-        path = data.publish_feed_directory
-        where = [*at, "publishTarget", "feedDirectory"]
-        if not os.path.isabs(path):
-            errors.add("INVALID_PATH", "feedDirectory must be an absolute path", where)
-        elif os.path.exists(path) and not (os.path.isdir(path) and os.access(path, os.W_OK)):
-            errors.add(
-                "INVALID_PATH", "feedDirectory exists but is not a writable directory", where
-            )
+        outbound.check_feed_directory(errors, data.publish_feed_directory, [*at, "feedDirectory"])
 
 
 async def upsert_channel(
-    session: AsyncSession, data: ChannelData, *, allow_http_loopback: bool
+    session: AsyncSession, data: ChannelData, *, outbound: OutboundGuard
 ) -> tuple[Channel, str | None]:
     """Create or update a channel. Returns it, and its publish signing secret when one
     was just generated (shown once, as with API keys)."""
     errors = Collector()
-    _validate(errors, data, allow_http_loopback=allow_http_loopback)
+    _validate(errors, data)
+    # Before any statement: no connection is held while the target's host resolves.
+    await _check_publish_target(errors, data, outbound)
     codes = list(dict.fromkeys(data.network))
     found = dict(
         (

@@ -27,9 +27,9 @@ from sqlalchemy import ColumnElement, and_, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
-from domain.channel.service import check_target_url
 from domain.errors import Collector, InvalidState, NotFound
 from domain.events.stream import StreamEvent
+from domain.outbound import OutboundGuard
 from domain.ports import Job
 from domain.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -108,13 +108,14 @@ async def create_subscription(
     url: str,
     topics: Sequence[str],
     *,
-    allow_http_loopback: bool,
+    outbound: OutboundGuard,
 ) -> tuple[WebhookSubscription, str]:
     """Subscribe the caller to topics. Returns the subscription and its signing secret,
-    which the caller sees this once (it is kept to sign, so it cannot be hashed)."""
+    which the caller sees this once (it is kept to sign, so it cannot be hashed). The
+    URL is checked (domain/outbound.py) first: no connection is held while it resolves."""
     principal.require(Role.ADMIN, Role.CHANNEL, Role.PARTNER)
     errors = Collector()
-    check_target_url(errors, url, ["input", "url"], allow_http_loopback=allow_http_loopback)
+    await outbound.check_url(errors, url, ["input", "url"])
     if not topics:
         errors.add("REQUIRED", "subscribe to at least one topic", ["input", "topics"])
     for i, topic in enumerate(topics):

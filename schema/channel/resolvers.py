@@ -58,7 +58,7 @@ class ChannelMutation:
                 m, secret = await channels.upsert_channel(
                     uow.session,
                     input.to_data(),
-                    allow_http_loopback=info.context.services.allow_http_loopback,
+                    outbound=info.context.services.outbound,
                 )
         except DomainError as exc:
             return ChannelPayload(channel=None, user_errors=user_errors(exc))

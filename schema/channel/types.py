@@ -175,9 +175,20 @@ class ReturnPolicyInput:
     description="Where to publish sellable quantities: a webhook or a feed directory."
 )
 class PublishTargetInput:
-    webhook_url: str | None = strawberry.field(default=None, description="HTTPS endpoint.")
+    webhook_url: str | None = strawberry.field(
+        default=None,
+        description=(
+            "HTTPS endpoint. In production its host must be, and resolve only to, public "
+            "addresses (FORBIDDEN_ADDRESS, UNRESOLVABLE_HOST) unless the deployment allows "
+            "it; no credentials in the URL."
+        ),
+    )
     feed_directory: str | None = strawberry.field(
-        default=None, description="Absolute directory path."
+        default=None,
+        description=(
+            "Absolute directory path under the server's feed root, symlinks resolved "
+            "(INVALID_PATH otherwise)."
+        ),
     )
 
 

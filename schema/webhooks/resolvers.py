@@ -133,7 +133,12 @@ class WebhookDeliveryConnection:
 @strawberry.input(description="A new webhook subscription.")
 class WebhookSubscriptionInput:
     url: str = strawberry.field(
-        description="Where to POST events: https (plain http only to loopback in development)."
+        description=(
+            "Where to POST events: https (plain http only to loopback in development). In "
+            "production its host must be, and resolve only to, public addresses "
+            "(FORBIDDEN_ADDRESS, UNRESOLVABLE_HOST) unless the deployment allows it; no "
+            "credentials in the URL."
+        )
     )
     topics: list[str] = strawberry.field(
         description=f"Event types to receive, any of: {', '.join(webhooks.TOPICS)}."
@@ -267,7 +272,7 @@ class WebhookMutation:
                     principal,
                     input.url,
                     input.topics,
-                    allow_http_loopback=info.context.services.allow_http_loopback,
+                    outbound=info.context.services.outbound,
                 )
         except DomainError as exc:
             return WebhookSubscriptionPayload(

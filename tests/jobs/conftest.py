@@ -4,6 +4,7 @@ queued jobs to completion with the worker's own startup (database engine)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,12 @@ from arq import Worker
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from jobs.queue import ArqQueue
+
+
+@pytest.fixture(autouse=True)
+def worker_feed_root(feed_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs read the feed root from the environment, as the worker does: the app's."""
+    monkeypatch.setenv("OMS_FEED_ROOT", str(feed_root))
 
 
 @pytest.fixture
