@@ -31,7 +31,12 @@ def uvicorn_options() -> dict[str, Any]:
         "loop": "uvloop",
         "http": "httptools",
         "log_config": None,
+        # X-Forwarded-For is trusted from FORWARDED_ALLOW_IPS (uvicorn's setting,
+        # 127.0.0.1 by default): per-address limits see the client, not the proxy.
         "proxy_headers": True,
+        # WebSocket messages are GraphQL operations (a few kB); uvicorn's default
+        # accepts 16 MiB, which the document limits would refuse only after reading.
+        "ws_max_size": 1024 * 1024,
         "timeout_graceful_shutdown": 10,
     }
 
