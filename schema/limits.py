@@ -117,7 +117,7 @@ def _validate(
 # the slowest document the limits above let through (~120 ms found by
 # tests/api/test_hostile_documents.py) never holds the event loop: the loop keeps the
 # interpreter at least every switch interval (5 ms) and serves others meanwhile.
-_VALIDATED: OrderedDict[tuple[str, bool], tuple[GraphQLError, ...]] = OrderedDict()
+_VALIDATED: OrderedDict[tuple[int, str, bool], tuple[GraphQLError, ...]] = OrderedDict()
 _VALIDATED_MAX = 1024
 _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-validate")
 
@@ -125,7 +125,7 @@ _VALIDATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-valid
 async def validate_document(
     schema: GraphQLSchema, query: str, document: DocumentNode, production: bool
 ) -> tuple[GraphQLError, ...]:
-    key = (query, production)
+    key = (id(schema), query, production)
     found = _VALIDATED.get(key)
     if found is not None:
         _VALIDATED.move_to_end(key)
