@@ -24,6 +24,7 @@ from strawberry.types import ExecutionResult
 
 from api.auth import Authenticated, Authenticator, InvalidCredential
 from api.logs import request_id_var
+from api.websocket import TextWebSocketAdapter
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
 
@@ -67,6 +68,8 @@ async def _close_when_expired(websocket: WebSocket, seconds: float) -> None:
 
 
 class OmsGraphQL(GraphQL):
+    websocket_adapter_class = TextWebSocketAdapter
+
     def __init__(
         self,
         schema: Schema,
