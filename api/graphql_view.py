@@ -24,7 +24,7 @@ from strawberry.types import ExecutionResult
 
 from api.auth import Authenticated, Authenticator, InvalidCredential
 from api.logs import request_id_var
-from api.websocket import TextWebSocketAdapter
+from api.websocket import TextWebSocketAdapter, TransportWSHandler
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
 
@@ -69,6 +69,7 @@ async def _close_when_expired(websocket: WebSocket, seconds: float) -> None:
 
 class OmsGraphQL(GraphQL):
     websocket_adapter_class = TextWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(
         self,

@@ -1,14 +1,18 @@
-"""Guards that run before any resolver: validation with depth, alias and cost limits.
+"""Guards that run before any resolver: parsing, then validation with depth, alias and
+cost limits, over HTTP and WebSocket alike.
 
-Validation results are cached per (schema, document), since parsing and validating
-cost more than many resolvers (see STACK-NOTES). The depth and alias rules are built
-once at import, not per request, so the cache can hit (strawberry#4635).
+Parsed documents and validation results are cached, since parsing and validating cost
+more than many resolvers (see STACK-NOTES). The depth and alias rules are built once at
+import, not per request, so the cache can hit (strawberry#4635). A document that does
+not parse answers GRAPHQL_PARSE_FAILED, one that does not validate
+GRAPHQL_VALIDATION_FAILED (the codes Apollo and others use), unless a limit has its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -19,11 +23,13 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    parse,
     specified_rules,
     validate,
 )
@@ -31,6 +37,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
@@ -55,8 +62,36 @@ _BASE_RULES = (
 _PRODUCTION_RULES = (*_BASE_RULES, NoSchemaIntrospectionCustomRule)
 
 
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
 class PublicError(Exception):
     """An error whose message may be shown to the client as it is."""
+
+
+def _with_code(error: GraphQLError, code: str) -> GraphQLError:
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
+def code_request_errors(errors: list[GraphQLError]) -> None:
+    """Gives the errors of a document that could not be run the code saying why.
+
+    Validation errors have theirs from the start (_validate); a syntax error is made by
+    strawberry's own parse, and a missing operation by strawberry, after the guard.
+    """
+    for error in errors:
+        if isinstance(error, GraphQLSyntaxError):
+            _with_code(error, PARSE_FAILED)
+        elif isinstance(error.original_error, CannotGetOperationTypeError):
+            _with_code(error, VALIDATION_FAILED)
+
+
+@lru_cache(maxsize=1024)
+def _parse(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
 
 
 @lru_cache(maxsize=1024)
@@ -64,7 +99,27 @@ def _validate(
     schema: GraphQLSchema, document: DocumentNode, production: bool
 ) -> tuple[GraphQLError, ...]:
     rules = _PRODUCTION_RULES if production else _BASE_RULES
-    return tuple(validate(schema, document, rules, hide_suggestions=production))
+    errors = validate(schema, document, rules, hide_suggestions=production)
+    return tuple(_with_code(error, VALIDATION_FAILED) for error in errors)
+
+
+class CachedParser(SchemaExtension):
+    """Parses through a cache (strawberry's ParserCache, minus its failure mode).
+
+    ParserCache raises a syntax error from its hook, outside the guard strawberry keeps
+    around parsing: over HTTP a later catch turned it into an answer, but over WebSocket
+    the operation died with a bare `complete` and a logged traceback. Here a document
+    that does not parse is left to strawberry's own parse, which fails again (cheaply,
+    within the token limit) where strawberry answers it as a request error.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query is not None and ec.graphql_document is None:
+            # On a syntax error graphql_document stays unset, for strawberry to parse.
+            with contextlib.suppress(GraphQLError):
+                ec.graphql_document = _parse(ec.query, ec.parse_options.get("max_tokens"))
+        yield
 
 
 def query_cost(
@@ -180,7 +235,11 @@ class MaskUnexpectedErrors(MaskErrors):
     @staticmethod
     def _unexpected(error: GraphQLError) -> bool:
         original = error.original_error
-        return original is not None and not isinstance(original, (PublicError, GraphQLError))
+        return original is not None and not isinstance(
+            # an operation name the document does not have (over WebSocket; HTTP says 400)
+            original,
+            (PublicError, GraphQLError, CannotGetOperationTypeError),
+        )
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)

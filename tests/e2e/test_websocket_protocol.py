@@ -1,0 +1,202 @@
+"""graphql-transport-ws on a real server, message by message: what a bad document
+answers, and the limits that apply to subscriptions as to queries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import websockets
+from graphql import parse
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+from schema.limits import MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_TOKENS, query_cost
+from tests.e2e.conftest import ServerProcess
+from tests.fixtures import World
+
+PROTOCOL = Subprotocol("graphql-transport-ws")
+
+
+async def receive(ws: ClientConnection, within: float = 10) -> dict[str, Any]:
+    frame = await asyncio.wait_for(ws.recv(), within)
+    assert isinstance(frame, str), f"a binary frame: {frame!r}"  # the protocol is text
+    return json.loads(frame)  # type: ignore[no-any-return]
+
+
+async def close_of(ws: ClientConnection, within: float = 10) -> tuple[int, str]:
+    """How the server closed the socket (failing if it sends anything first)."""
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        message = await receive(ws, within)
+        raise AssertionError(f"a message instead of a close: {message}")
+    assert closed.value.rcvd is not None, "closed without a close frame"
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def start(
+    server: ServerProcess, authorization: str | None, **connect: Any
+) -> tuple[ClientConnection, dict[str, Any] | tuple[int, str]]:
+    """A socket and what its connection_init got: the acknowledgement, or the close."""
+    ws = await websockets.connect(
+        server.ws_url, subprotocols=[PROTOCOL], proxy=None, open_timeout=10, **connect
+    )
+    payload = {"Authorization": authorization} if authorization else {}
+    await send(ws, {"type": "connection_init", "payload": payload})
+    try:
+        return ws, await receive(ws)
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return ws, (closed.rcvd.code, closed.rcvd.reason)
+
+
+@asynccontextmanager
+async def acknowledged(server: ServerProcess, authorization: str | None) -> AsyncIterator[Any]:
+    ws, answer = await start(server, authorization)
+    assert answer == {"type": "connection_ack", "payload": None}
+    try:
+        yield ws
+    finally:
+        await ws.close()
+
+
+async def still_open(ws: ClientConnection) -> None:
+    """A ping answered by a pong: the socket is open and nothing else was queued (no
+    stray `complete` after an `error`)."""
+    await send(ws, {"type": "ping"})
+    assert await receive(ws) == {"type": "pong"}
+
+
+@pytest.fixture(scope="module")
+def server(servers: dict[str, str]) -> Iterator[ServerProcess]:
+    process = ServerProcess(servers)
+    yield process
+    process.stop()
+
+
+# ---------- documents that cannot run: an `error` message, and the socket stays ----------
+
+
+def request_error(op_id: str, message: str, code: str, **extra: Any) -> dict[str, Any]:
+    error = {"message": message, **extra, "extensions": {"code": code}}
+    return {"id": op_id, "type": "error", "payload": [error]}
+
+
+async def test_a_subscription_that_does_not_parse_gets_an_error_message(
+    world: World, server: ServerProcess
+) -> None:
+    async with acknowledged(server, f"Bearer {world.admin}") as ws:
+        query = "subscription { orderEvents { sequence "
+        await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": query}})
+        assert await receive(ws) == request_error(
+            "1",
+            "Syntax Error: Expected Name, found <EOF>.",
+            "GRAPHQL_PARSE_FAILED",
+            locations=[{"line": 1, "column": 39}],
+        )
+        await still_open(ws)
+        # The same id is free again, and the socket still serves.
+        await send(
+            ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}}
+        )
+        assert await receive(ws) == {
+            "id": "1",
+            "type": "next",
+            "payload": {
+                "data": {"viewer": {"role": "ADMIN"}},
+                "extensions": {"cost": {"requested": 1, "limit": MAX_COST}},
+            },
+        }
+        assert await receive(ws) == {"id": "1", "type": "complete"}
+
+
+async def test_a_subscription_that_does_not_validate_gets_an_error_message(
+    world: World, server: ServerProcess
+) -> None:
+    async with acknowledged(server, f"Bearer {world.admin}") as ws:
+        query = "subscription { orderEvents { sequence nickname } }"
+        await send(ws, {"id": "a", "type": "subscribe", "payload": {"query": query}})
+        assert await receive(ws) == request_error(
+            "a",
+            "Cannot query field 'nickname' on type 'OrderUpdate'.",
+            "GRAPHQL_VALIDATION_FAILED",
+            locations=[{"line": 1, "column": 39}],
+        )
+        await still_open(ws)
+
+        # An operation name the document does not have: strawberry closed the socket
+        # (4400); like the reference server, we answer that operation alone.
+        payload = {"query": "subscription Track { orderEvents { sequence } }"}
+        await send(
+            ws, {"id": "b", "type": "subscribe", "payload": {**payload, "operationName": "X"}}
+        )
+        assert await receive(ws) == request_error(
+            "b", 'Unknown operation named "X".', "GRAPHQL_VALIDATION_FAILED"
+        )
+        await still_open(ws)
+
+
+def chain(*fields: str) -> str:
+    return "subscription { " + " { ".join(fields) + " }" * (len(fields) - 1) + " }"
+
+
+def fragment_bomb(doublings: int) -> str:
+    """order { shipments { order { shipments } } } (cost 4), spread 2**doublings times."""
+    fragments = [
+        "fragment F0 on OrderUpdate { order { shipments { order { shipments { id } } } } }",
+        *(
+            f"fragment F{i} on OrderUpdate {{ ...F{i - 1} ...F{i - 1} }}"
+            for i in range(1, doublings + 1)
+        ),
+    ]
+    return f"subscription {{ orderEvents {{ ...F{doublings} }} }}\n" + "\n".join(fragments)
+
+
+async def test_depth_alias_token_and_cost_limits_apply_to_subscriptions(
+    world: World, server: ServerProcess
+) -> None:
+    # orderEvents > order > shipments > order > ... > order > number: depth 14
+    too_deep = chain("orderEvents", *["order", "shipments"] * 6, "order", "number")
+    aliased = (
+        "subscription { orderEvents { "
+        + " ".join(f"a{i}: sequence" for i in range(MAX_ALIASES + 1))
+        + " } }"
+    )
+    too_long = "subscription { orderEvents { " + "sequence " * MAX_TOKENS + "} }"
+    too_costly = fragment_bomb(13)
+    assert query_cost(parse(too_costly), None, None) == 1 + 4 * 2**13 == 32_769
+    async with acknowledged(server, f"Bearer {world.admin}") as ws:
+        for op_id, query in enumerate((too_deep, aliased, too_long, too_costly)):
+            await send(ws, {"id": str(op_id), "type": "subscribe", "payload": {"query": query}})
+        answers = {}
+        for _ in range(4):
+            message = await receive(ws)
+            answers[message["id"]] = message
+        await still_open(ws)
+    assert answers["0"] == request_error(
+        "0",
+        f"'anonymous' exceeds maximum operation depth of {MAX_DEPTH}",
+        "GRAPHQL_VALIDATION_FAILED",
+        locations=[{"line": 1, "column": 150}],
+    )
+    assert answers["1"] == request_error(
+        "1", f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}", "GRAPHQL_VALIDATION_FAILED"
+    )
+    assert answers["2"] == request_error(
+        "2",
+        f"Syntax Error: Document contains more than {MAX_TOKENS} tokens. Parsing aborted.",
+        "GRAPHQL_PARSE_FAILED",
+        locations=[{"line": 1, "column": 44994}],
+    )
+    assert answers["3"] == request_error(
+        "3",
+        f"Query cost 32769 exceeds the limit of {MAX_COST}; ask for smaller pages",
+        "QUERY_TOO_COMPLEX",
+    )
