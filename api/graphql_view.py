@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -24,7 +25,13 @@ from strawberry.types import ExecutionResult
 
 from api.auth import Authenticated, Authenticator, InvalidCredential
 from api.logs import request_id_var
-from api.websocket import TextWebSocketAdapter, TransportWSHandler
+from api.websocket import (
+    SocketCap,
+    TextWebSocketAdapter,
+    TooManySockets,
+    TransportWSHandler,
+    credential_of,
+)
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
 
@@ -79,17 +86,21 @@ class OmsGraphQL(GraphQL):
         *,
         production: bool,
         allowed_origins: tuple[str, ...] = (),
+        ws_init_timeout_seconds: float = 10.0,
+        max_sockets_per_credential: int = 100,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide=None if production else "graphiql",
             allow_queries_via_get=True,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            connection_init_wait_timeout=timedelta(seconds=ws_init_timeout_seconds),
             max_subscriptions_per_connection=50,
             allowed_origins=allowed_origins or (() if production else ("*",)),
         )
         self.services = services
         self.authenticator = authenticator
+        self.sockets = SocketCap(max_sockets_per_credential)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -117,7 +128,12 @@ class OmsGraphQL(GraphQL):
 
             await super().__call__(scope, receive, send_with_allow)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the socket ended (closed, dropped, cancelled), its place is free
+            # (the handler frees it first as it shuts down; this is the backstop).
+            self.sockets.release(scope)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
@@ -152,6 +168,13 @@ class OmsGraphQL(GraphQL):
             authenticated = await self.authenticator.authenticate(authorization)
         except InvalidCredential as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from exc
+        request = context.request
+        if isinstance(request, WebSocket):
+            credential = credential_of(
+                authenticated.principal, request.client.host if request.client else None
+            )
+            if not self.sockets.admit(request.scope, credential):
+                raise TooManySockets(credential)
         context.principal = authenticated.principal
         context.principal_expires_at = authenticated.expires_at
         if authenticated.expires_at is not None and isinstance(context.request, WebSocket):

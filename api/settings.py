@@ -32,6 +32,10 @@ class Settings:
     allowed_origins: tuple[str, ...]
     smtp_url: str | None
     max_body_bytes: int
+    # WebSocket: seconds a socket may stay open without connection_init (then 4408),
+    # and open sockets per credential in one process (beyond it, 4429).
+    ws_init_timeout_seconds: float
+    max_sockets_per_credential: int
 
     @property
     def production(self) -> bool:
@@ -57,6 +61,8 @@ class Settings:
             allowed_origins=tuple(o for o in e.get("OMS_ALLOWED_ORIGINS", "").split(",") if o),
             smtp_url=e.get("OMS_SMTP_URL") or None,
             max_body_bytes=int(e.get("OMS_MAX_BODY_BYTES", str(5 * 1024 * 1024))),
+            ws_init_timeout_seconds=float(e.get("OMS_WS_INIT_TIMEOUT_SECONDS", "10")),
+            max_sockets_per_credential=int(e.get("OMS_MAX_SOCKETS_PER_CREDENTIAL", "100")),
         )
 
     def signing_key(self) -> str:

@@ -1,10 +1,12 @@
 """graphql-transport-ws on a real server, message by message: what a bad document
-answers, and the limits that apply to subscriptions as to queries."""
+answers, the limits that apply to subscriptions as to queries, the connection_init
+deadline, and the caps on sockets per credential and operations per socket."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +17,7 @@ from graphql import parse
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
+from api.settings import Settings
 from schema.limits import MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_TOKENS, query_cost
 from tests.e2e.conftest import ServerProcess
 from tests.fixtures import World
@@ -200,3 +203,122 @@ async def test_depth_alias_token_and_cost_limits_apply_to_subscriptions(
         f"Query cost 32769 exceeds the limit of {MAX_COST}; ask for smaller pages",
         "QUERY_TOO_COMPLEX",
     )
+
+
+# ---------- the connection_init deadline ----------
+
+
+def test_the_connection_init_deadline_is_a_setting_of_ten_seconds() -> None:
+    assert Settings.from_env({}).ws_init_timeout_seconds == 10.0
+    given = Settings.from_env({"OMS_WS_INIT_TIMEOUT_SECONDS": "2.5"})
+    assert given.ws_init_timeout_seconds == 2.5
+
+
+async def test_a_socket_that_never_sends_connection_init_is_closed_with_4408(
+    start_server: Any,
+) -> None:
+    server = start_server(OMS_WS_INIT_TIMEOUT_SECONDS="1")
+    ws = await websockets.connect(server.ws_url, subprotocols=[PROTOCOL], proxy=None)
+    started = time.monotonic()
+    assert await close_of(ws) == (4408, "Connection initialisation timeout")
+    assert 0.9 <= time.monotonic() - started < 5
+
+    # One that does send it in time stays open past the deadline.
+    async with acknowledged(server, None) as ws:
+        await asyncio.sleep(1.5)
+        await still_open(ws)
+
+
+# ---------- sockets per credential ----------
+
+
+def test_the_socket_cap_is_a_setting_of_one_hundred() -> None:
+    assert Settings.from_env({}).max_sockets_per_credential == 100
+    given = Settings.from_env({"OMS_MAX_SOCKETS_PER_CREDENTIAL": "7"})
+    assert given.max_sockets_per_credential == 7
+
+
+async def test_sockets_beyond_the_cap_of_a_credential_are_refused_with_4429(
+    world: World, start_server: Any
+) -> None:
+    server = start_server(OMS_MAX_SOCKETS_PER_CREDENTIAL="2")
+    admin, channel = f"Bearer {world.admin}", f"Bearer {world.channel}"
+    kept = [await start(server, admin) for _ in range(2)]
+    assert [answer for _, answer in kept] == [{"type": "connection_ack", "payload": None}] * 2
+
+    third, answer = await start(server, admin)
+    assert answer == (4429, "Too many connections")
+
+    # Counted per credential: another key, and anonymous clients by their address.
+    other = [await start(server, channel) for _ in range(2)]
+    assert [answer for _, answer in other] == [{"type": "connection_ack", "payload": None}] * 2
+    anonymous = [await start(server, None) for _ in range(3)]
+    assert [answer for _, answer in anonymous] == [
+        {"type": "connection_ack", "payload": None},
+        {"type": "connection_ack", "payload": None},
+        (4429, "Too many connections"),
+    ]
+    elsewhere, answer = await start(server, None, local_addr=("127.0.0.2", 0))
+    assert answer == {"type": "connection_ack", "payload": None}
+
+    # A socket closed normally gives its place back.
+    await kept[0][0].close()
+    again, answer = await start(server, admin)
+    assert answer == {"type": "connection_ack", "payload": None}
+
+    for ws, _ in [*kept, *other, *anonymous, (third, None), (elsewhere, None), (again, None)]:
+        await ws.close()
+
+
+async def test_a_dropped_socket_gives_its_place_back(world: World, start_server: Any) -> None:
+    server = start_server(OMS_MAX_SOCKETS_PER_CREDENTIAL="1")
+    admin = f"Bearer {world.admin}"
+    dropped, answer = await start(server, admin)
+    assert answer == {"type": "connection_ack", "payload": None}
+    query = "subscription { orderEvents { sequence } }"
+    await send(dropped, {"id": "1", "type": "subscribe", "payload": {"query": query}})
+    _, answer = await start(server, admin)
+    assert answer == (4429, "Too many connections")
+
+    # The client vanishes: no close frame, the TCP connection just ends.
+    dropped.transport.abort()
+    deadline = time.monotonic() + 10
+    while True:
+        ws, answer = await start(server, admin)
+        if answer != (4429, "Too many connections") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert answer == {"type": "connection_ack", "payload": None}
+    await ws.close()
+
+
+# ---------- operations per socket ----------
+
+
+async def test_operations_beyond_fifty_on_one_socket_are_refused(
+    world: World, server: ServerProcess
+) -> None:
+    query = "subscription { orderEvents { sequence } }"
+    async with acknowledged(server, f"Bearer {world.admin}") as ws:
+        for op_id in range(50):
+            await send(ws, {"id": str(op_id), "type": "subscribe", "payload": {"query": query}})
+        await send(ws, {"id": "50", "type": "subscribe", "payload": {"query": query}})
+        assert await receive(ws) == {
+            "id": "50",
+            "type": "error",
+            "payload": [
+                {
+                    "message": "At most 50 operations at once on one connection",
+                    "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
+                }
+            ],
+        }
+        await still_open(ws)
+
+        # Completing one frees its place.
+        await send(ws, {"id": "0", "type": "complete"})
+        await send(
+            ws, {"id": "51", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}}
+        )
+        assert (await receive(ws))["type"] == "next"
+        assert await receive(ws) == {"id": "51", "type": "complete"}
