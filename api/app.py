@@ -250,6 +250,8 @@ def create_app(
         authenticator,
         production=settings.production,
         allowed_origins=settings.allowed_origins,
+        ws_init_timeout_seconds=settings.ws_init_timeout_seconds,
+        max_sockets_per_credential=settings.max_sockets_per_credential,
     )
 
     async def healthz(request: Request) -> JSONResponse:

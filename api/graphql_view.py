@@ -7,11 +7,11 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -33,6 +33,13 @@ from api.graphql_request import (
     wants_graphql_response_json,
 )
 from api.logs import request_id_var
+from api.websocket import (
+    SocketCap,
+    TextWebSocketAdapter,
+    TooManySockets,
+    TransportWSHandler,
+    credential_of,
+)
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
 
@@ -57,14 +64,6 @@ def _status_for(result: ExecutionResult, modern: bool) -> int:
     return 200
 
 
-def _request_error_code(error: GraphQLError) -> str:
-    if isinstance(error, GraphQLSyntaxError):
-        return "GRAPHQL_PARSE_FAILED"
-    if error.message.startswith("Variable '$"):
-        return "BAD_USER_INPUT"  # a variable's value does not fit its type
-    return "GRAPHQL_VALIDATION_FAILED"
-
-
 _expiry_watchers: set[asyncio.Task[None]] = set()
 
 
@@ -75,6 +74,9 @@ async def _close_when_expired(websocket: WebSocket, seconds: float) -> None:
 
 
 class OmsGraphQL(GraphQL):
+    websocket_adapter_class = TextWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(
         self,
         schema: Schema,
@@ -83,21 +85,30 @@ class OmsGraphQL(GraphQL):
         *,
         production: bool,
         allowed_origins: tuple[str, ...] = (),
+        ws_init_timeout_seconds: float = 10.0,
+        max_sockets_per_credential: int = 100,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide=None if production else "graphiql",
             allow_queries_via_get=True,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            connection_init_wait_timeout=timedelta(seconds=ws_init_timeout_seconds),
             max_subscriptions_per_connection=50,
             allowed_origins=allowed_origins or (() if production else ("*",)),
         )
         self.services = services
         self.authenticator = authenticator
+        self.sockets = SocketCap(max_sockets_per_credential)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                # However the socket ended (closed, dropped, cancelled), its place is
+                # free (the handler frees it first as it shuts down; this is the backstop).
+                self.sockets.release(scope)
             return
         headers = dict(scope.get("headers") or [])
         accept = headers.get(b"accept", b"").decode("latin-1")
@@ -187,6 +198,13 @@ class OmsGraphQL(GraphQL):
             authenticated = await self.authenticator.authenticate(authorization)
         except InvalidCredential as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from exc
+        request = context.request
+        if isinstance(request, WebSocket):
+            credential = credential_of(
+                authenticated.principal, request.client.host if request.client else None
+            )
+            if not self.sockets.admit(request.scope, credential):
+                raise TooManySockets(credential)
         context.principal = authenticated.principal
         context.principal_expires_at = authenticated.expires_at
         if authenticated.expires_at is not None and isinstance(context.request, WebSocket):
@@ -203,13 +221,9 @@ class OmsGraphQL(GraphQL):
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
         if result.errors and result.data is None and all(not e.path for e in result.errors):
-            # Refused before execution: per the GraphQL spec no `data` entry at all, and
-            # every error says what kind of refusal it is.
+            # Refused before execution: per the GraphQL spec no `data` entry at all (each
+            # error says why in its code: schema.limits.code_request_errors).
             response.pop("data", None)
-            formatted_errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
-            for error, formatted in zip(result.errors, formatted_errors, strict=False):
-                extensions = formatted.setdefault("extensions", {})
-                extensions.setdefault("code", _request_error_code(error))
         if isinstance(request, Request):
             modern = wants_graphql_response_json(request.headers.get("accept", ""))
             media = GRAPHQL_RESPONSE_JSON if modern else "application/json"

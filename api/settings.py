@@ -38,6 +38,10 @@ class Settings:
     # Where webhooks and channel publishing may send data: OMS_OUTBOUND_PUBLIC_ONLY,
     # OMS_OUTBOUND_ALLOW, OMS_FEED_ROOT (read the same way by the worker).
     outbound: OutboundRules
+    # WebSocket: seconds a socket may stay open without connection_init (then 4408),
+    # and open sockets per credential in one process (beyond it, 4429).
+    ws_init_timeout_seconds: float
+    max_sockets_per_credential: int
 
     @property
     def production(self) -> bool:
@@ -65,6 +69,8 @@ class Settings:
             smtp_url=e.get("OMS_SMTP_URL") or None,
             max_body_bytes=int(e.get("OMS_MAX_BODY_BYTES", str(5 * 1024 * 1024))),
             outbound=OutboundRules.from_env(e),
+            ws_init_timeout_seconds=float(e.get("OMS_WS_INIT_TIMEOUT_SECONDS", "10")),
+            max_sockets_per_credential=int(e.get("OMS_MAX_SOCKETS_PER_CREDENTIAL", "100")),
         )
 
     def signing_key(self) -> str:

@@ -14,10 +14,12 @@ address. Everything else needs a credential, and is refused before it runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -27,15 +29,18 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLSchema,
+    GraphQLSyntaxError,
     OperationDefinitionNode,
     get_named_type,
     get_nullable_type,
+    parse,
     specified_rules,
     type_from_ast,
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
@@ -101,15 +106,66 @@ _BASE_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRu
 _PRODUCTION_RULES = (*_BASE_RULES, NoSchemaIntrospectionCustomRule)
 
 
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
 class PublicError(Exception):
     """An error whose message may be shown to the client as it is."""
+
+
+def _with_code(error: GraphQLError, code: str) -> GraphQLError:
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
+def code_request_errors(errors: list[GraphQLError]) -> None:
+    """Gives the errors of a document that could not be run the code saying why.
+
+    Validation errors have theirs from the start (_validate); a syntax error is made by
+    strawberry's own parse, a missing operation by strawberry, and a variable value that
+    does not fit its type by graphql-core's coercion, all after the guard.
+    """
+    for error in errors:
+        if isinstance(error, GraphQLSyntaxError):
+            _with_code(error, PARSE_FAILED)
+        elif isinstance(error.original_error, CannotGetOperationTypeError):
+            _with_code(error, VALIDATION_FAILED)
+        elif not error.path and error.message.startswith("Variable '$"):
+            _with_code(error, "BAD_USER_INPUT")
+
+
+@lru_cache(maxsize=1024)
+def _parse(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParser(SchemaExtension):
+    """Parses through a cache (strawberry's ParserCache, minus its failure mode).
+
+    ParserCache raises a syntax error from its hook, outside the guard strawberry keeps
+    around parsing: over HTTP a later catch turned it into an answer, but over WebSocket
+    the operation died with a bare `complete` and a logged traceback. Here a document
+    that does not parse is left to strawberry's own parse, which fails again (cheaply,
+    within the token limit) where strawberry answers it as a request error.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query is not None and ec.graphql_document is None:
+            # On a syntax error graphql_document stays unset, for strawberry to parse.
+            with contextlib.suppress(GraphQLError):
+                ec.graphql_document = _parse(ec.query, ec.parse_options.get("max_tokens"))
+        yield
 
 
 def _validate(
     schema: GraphQLSchema, document: DocumentNode, production: bool
 ) -> tuple[GraphQLError, ...]:
     rules = _PRODUCTION_RULES if production else _BASE_RULES
-    return tuple(validate(schema, document, rules, hide_suggestions=production))
+    errors = validate(schema, document, rules, hide_suggestions=production)
+    return tuple(_with_code(error, VALIDATION_FAILED) for error in errors)
 
 
 # Validation results by document text: clients send the same few documents again and
@@ -274,6 +330,9 @@ def client_address(context: Any) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
+_STAND_IN = parse("{ __typename }")
+
+
 class OperationGuard(SchemaExtension):
     """Refuses what is too big, deep, wide, costly or not allowed without a credential;
     validates (cached); charges the caller's budget; reports the cost."""
@@ -282,6 +341,7 @@ class OperationGuard(SchemaExtension):
 
     def __init__(self) -> None:
         self.cost: int | None = None
+        self.refusal: GraphQLError | None = None
 
     def _anonymous(self) -> bool:
         # No context at all is the schema run directly (tests, tools), not a request.
@@ -293,17 +353,24 @@ class OperationGuard(SchemaExtension):
         anonymous = self._anonymous()
         limit = ANONYMOUS_MAX_DOCUMENT_CHARS if anonymous else MAX_DOCUMENT_CHARS
         if ec.query is not None and len(ec.query) > limit:
-            # Raised before parsing: strawberry answers it as a request error.
-            raise GraphQLError(
+            # Refused without reading it: a stand-in document is "parsed" instead, and
+            # validation answers the refusal (raising here would escape strawberry's
+            # handling over WebSocket, leaving the client a bare `complete`).
+            self.refusal = GraphQLError(
                 f"The document has {len(ec.query):,} characters; the limit is {limit:,}"
                 + (" without a credential" if anonymous else ""),
                 extensions={"code": "QUERY_TOO_LARGE"},
             )
+            ec.graphql_document = _STAND_IN
         ec.parse_options["max_tokens"] = ANONYMOUS_MAX_TOKENS if anonymous else MAX_TOKENS
         yield
 
     async def on_validate(self) -> AsyncIterator[None]:
         ec = self.execution_context
+        if self.refusal is not None:
+            ec.pre_execution_errors = [self.refusal]
+            yield
+            return
         assert ec.graphql_document is not None
         document = ec.graphql_document
         errors, cost = shape_errors(document, ec.operation_name, ec.variables)
@@ -373,7 +440,11 @@ class MaskUnexpectedErrors(MaskErrors):
     @staticmethod
     def _unexpected(error: GraphQLError) -> bool:
         original = error.original_error
-        return original is not None and not isinstance(original, (PublicError, GraphQLError))
+        return original is not None and not isinstance(
+            # an operation name the document does not have (over WebSocket; HTTP says 400)
+            original,
+            (PublicError, GraphQLError, CannotGetOperationTypeError),
+        )
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)

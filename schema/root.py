@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import ParserCache
 from strawberry.tools import merge_types
 
 from schema.access.resolvers import AccessMutation, AccessQuery
@@ -13,7 +12,13 @@ from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
 from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
-from schema.limits import MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
+from schema.limits import (
+    CachedParser,
+    MaskUnexpectedErrors,
+    OperationGuard,
+    ProductionOperationGuard,
+    code_request_errors,
+)
 from schema.node import resolve_node
 from schema.order.resolvers import OrderMutation, OrderQuery
 from schema.publishing import PublishingQuery
@@ -67,8 +72,9 @@ Mutation = merge_types(
 class OmsSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None):
         # Expected errors (validation, auth, limits) are the client's business, and
-        # faults are logged with the request id where they are masked.
-        return None
+        # faults are logged with the request id where they are masked. A document that
+        # could not be run says why in its code, over HTTP and WebSocket alike.
+        code_request_errors(errors)
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
@@ -81,7 +87,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             # The guard first: it refuses an oversized document before it is parsed,
             # and sets the token limit the parser applies.
             guard,
-            lambda: ParserCache(maxsize=1024),
+            CachedParser,
             MaskUnexpectedErrors,
         ],
     )

@@ -138,6 +138,13 @@ async def test_a_request_error_is_400_for_graphql_response_json_and_200_for_json
     assert media_type(bare) == MODERN
 
 
+async def test_a_document_that_cannot_run_says_why_in_its_code(api: Api) -> None:
+    # The same codes as over WebSocket (tests/e2e/test_websocket_protocol.py).
+    assert codes((await post(api, "{ viewer { role }")).json()) == ["GRAPHQL_PARSE_FAILED"]
+    unknown = await post(api, "{ viewer { role nickname } }")
+    assert codes(unknown.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
 async def test_a_successful_answer_is_200_in_the_format_asked_for(api: Api) -> None:
     for accept, media in ((MODERN, MODERN), (LEGACY, LEGACY), ("*/*", MODERN)):
         response = await post(api, "{ viewer { role } }", accept=accept)

@@ -1,0 +1,136 @@
+"""graphql-transport-ws as our clients need it: text frames, an `error` message for a
+document that does not parse or validate, and a cap on open sockets per credential.
+
+strawberry's handler and adapter do the protocol; these subclasses change only what
+is said above (see the view, api/graphql_view.py, which uses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Protocol, cast
+
+import orjson
+from graphql import GraphQLError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+
+from domain.access.principal import Principal, Role
+
+TOO_MANY_CONNECTIONS = 4429
+
+# Where a socket keeps the credential it counts under, in its ASGI scope.
+_COUNTED_AS = "socket_counted_as"
+
+
+class TooManySockets(Exception):
+    """The credential already has as many open sockets as this process allows."""
+
+
+class SocketCap:
+    """Open sockets per credential in this process: taken when a socket is admitted at
+    connection_init, given back when it closes, however it closes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def admit(self, scope: MutableMapping[str, Any], credential: str) -> bool:
+        """Counts the socket of this ASGI scope under `credential`, if there is room."""
+        count = self._open.get(credential, 0)
+        if count >= self.limit:
+            return False
+        self._open[credential] = count + 1
+        scope.setdefault("state", {})[_COUNTED_AS] = credential
+        return True
+
+    def release(self, scope: MutableMapping[str, Any]) -> None:
+        """Gives back the place of the socket of this scope, if it has one (once)."""
+        credential = scope.get("state", {}).pop(_COUNTED_AS, None)
+        if credential is None:
+            return
+        count = self._open.get(credential, 0) - 1
+        if count > 0:
+            self._open[credential] = count
+        else:
+            self._open.pop(credential, None)
+
+    def open_sockets(self, credential: str) -> int:
+        return self._open.get(credential, 0)
+
+
+def credential_of(principal: Principal, client_host: str | None) -> str:
+    """What the cap counts by: the API key, the customer, or an anonymous client's address."""
+    if principal.role is Role.ANONYMOUS:
+        return f"anonymous:{client_host or '?'}"
+    return principal.scope
+
+
+class CappedView(Protocol):
+    sockets: SocketCap
+
+
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """Every message as a text frame. The view encodes JSON to bytes (orjson, fast over
+    HTTP), which strawberry sends as binary frames; graphql-transport-ws messages are
+    text, and the reference client (graphql-ws) cannot read binary ones."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """strawberry's graphql-transport-ws handler, with the changes said above."""
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        # strawberry closes the whole socket (4400) on a syntax error or an operation it
+        # cannot find, ending the client's other subscriptions too. The protocol's
+        # `error` message is for exactly this: "before execution starts, usually due to
+        # validation errors"; it ends that one operation.
+        return None
+
+    async def shutdown(self) -> None:
+        # The socket is gone: its place is free now, not once its operations have
+        # finished cleaning up (which shutdown waits for).
+        request = getattr(self.context, "request", None)
+        if isinstance(request, WebSocket):
+            cast(CappedView, self.view).sockets.release(request.scope)
+        await super().shutdown()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except TooManySockets:
+            await self.websocket.close(code=TOO_MANY_CONNECTIONS, reason="Too many connections")
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # strawberry refuses past its limit with an error that has no code; same refusal,
+        # with the code every other GraphQL error here carries.
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and limit is not None
+            and len(self.operations) >= limit
+            and message["id"] not in self.operations
+        ):
+            error = GraphQLError(
+                f"At most {limit} operations at once on one connection",
+                extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
