@@ -55,3 +55,8 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error", "arq"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # arq logs two lines per job at INFO (about 100 a minute from the crons alone), which
+    # drowns everything else: shown only at DEBUG. Its warnings and errors (a job
+    # failing, retried, timed out) still show.
+    quiet = logging.DEBUG if logging.getLevelName(level) == logging.DEBUG else logging.WARNING
+    logging.getLogger("arq.worker").setLevel(quiet)
