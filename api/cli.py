@@ -204,4 +204,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.fn(args, Settings.from_env())
+    settings = Settings.from_env()
+    try:
+        args.fn(args, settings)
+    except Exception as exc:
+        found = _unreachable(exc)
+        if found is None:
+            raise
+        # A server that is not there is one clear line, not a hundred of traceback.
+        redis, reason = found
+        name, url, variable = (
+            ("Redis", settings.redis_url, "REDIS_URL")
+            if redis
+            else ("PostgreSQL", settings.database_url, "DATABASE_URL")
+        )
+        hint = "" if os.environ.get(variable) else " (is `make run` running?)"
+        where = _without_password(url) if url else "its configured address"
+        sys.exit(f"oms: cannot reach {name} at {where}: {reason}{hint}")
+
+
+def _unreachable(exc: BaseException) -> tuple[bool, str] | None:
+    """(whether it is Redis, why) if `exc` is a connection that could not be made."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        redis = type(seen).__module__.startswith("redis")
+        if redis and type(seen).__name__ in ("ConnectionError", "TimeoutError"):
+            return True, str(seen) or type(seen).__name__
+        if isinstance(seen, (ConnectionError, TimeoutError)) or (
+            isinstance(seen, OSError) and seen.errno is not None
+        ):
+            return False, seen.strerror or type(seen).__name__
+        if type(seen).__name__ in ("CannotConnectNowError", "ConnectionDoesNotExistError"):
+            return False, str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured database"

@@ -18,16 +18,20 @@ import time
 import urllib.request
 from types import FrameType
 
-from api.settings import Settings
+from api.settings import Settings, forget_dev_servers, write_dev_servers
 
 PG_PORT_DEFAULT = 55432
 REDIS_PORT_DEFAULT = 56379
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on the port. SO_REUSEADDR as the servers themselves bind: the
+    connections a stopped server leaves in TIME_WAIT do not make its port busy (without
+    it, `make run` just restarted moved PostgreSQL and Redis to random ports)."""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -80,8 +84,10 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     with stack:
-        if settings.database_url:
-            database_url = settings.database_url
+        # Servers given in the environment, else private ones (never the URLs a previous
+        # `oms dev` left in the data directory: it may have been killed).
+        if env.get("DATABASE_URL"):
+            database_url = env["DATABASE_URL"]
         else:
             from api.embedded import EmbeddedPostgres
 
@@ -91,8 +97,8 @@ def run_dev(settings: Settings) -> int:
             )
             database_url = pg.start()
             stack.callback(pg.stop)
-        if settings.redis_url:
-            redis_url = settings.redis_url
+        if env.get("REDIS_URL"):
+            redis_url = env["REDIS_URL"]
         else:
             from api.embedded import EmbeddedRedis
 
@@ -101,6 +107,10 @@ def run_dev(settings: Settings) -> int:
             redis_url = redis.start()
             stack.callback(redis.stop)
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        # `oms` commands run in another terminal find these servers through the data
+        # directory (Settings.from_env), whatever ports they got.
+        write_dev_servers(settings.data_dir, database_url, redis_url)
+        stack.callback(forget_dev_servers, settings.data_dir)
         # Links in customer emails point at this development server.
         env.setdefault("OMS_PUBLIC_URL", f"http://{settings.host}:{settings.port}")
 

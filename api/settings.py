@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -14,6 +15,29 @@ def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+# Where `oms dev` (make run) records the URLs of the private servers it started, so that
+# `oms` commands in another terminal reach them without DATABASE_URL / REDIS_URL.
+DEV_SERVERS_FILE = "dev-servers.json"
+
+
+def write_dev_servers(data_dir: Path, database_url: str, redis_url: str) -> None:
+    path = data_dir / DEV_SERVERS_FILE
+    path.write_text(json.dumps({"DATABASE_URL": database_url, "REDIS_URL": redis_url}))
+    path.chmod(0o600)
+
+
+def forget_dev_servers(data_dir: Path) -> None:
+    (data_dir / DEV_SERVERS_FILE).unlink(missing_ok=True)
+
+
+def _dev_servers(data_dir: Path) -> dict[str, str]:
+    try:
+        found = json.loads((data_dir / DEV_SERVERS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -50,13 +74,17 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         e = os.environ if environ is None else environ
+        env = e.get("OMS_ENV", "development")
+        data_dir = Path(e.get("OMS_DATA_DIR", ".data")).resolve()
+        # In development, the servers `make run` started, when nothing else is set.
+        dev = _dev_servers(data_dir) if env != "production" else {}
         return cls(
-            env=e.get("OMS_ENV", "development"),
-            database_url=e.get("DATABASE_URL") or None,
-            redis_url=e.get("REDIS_URL") or None,
+            env=env,
+            database_url=e.get("DATABASE_URL") or dev.get("DATABASE_URL") or None,
+            redis_url=e.get("REDIS_URL") or dev.get("REDIS_URL") or None,
             host=e.get("HOST", "127.0.0.1"),
             port=int(e.get("PORT", "8000")),
-            data_dir=Path(e.get("OMS_DATA_DIR", ".data")).resolve(),
+            data_dir=data_dir,
             secret_key=e.get("OMS_SECRET_KEY") or None,
             admin_key=e.get("OMS_ADMIN_KEY") or None,
             log_level=e.get("OMS_LOG_LEVEL", "INFO").upper(),

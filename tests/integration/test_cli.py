@@ -66,3 +66,65 @@ def test_schema_command_prints_the_sdl() -> None:
         check=True,
     )
     assert "type Query" in out.stdout
+
+
+def test_a_database_that_is_not_there_is_one_clear_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from api.embedded import free_port
+
+    url = f"postgresql://oms:secret@127.0.0.1:{free_port()}/oms"
+    out = _oms(url, "inventory", "check")
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("oms: cannot reach PostgreSQL at postgresql://oms:***@127.0.0.1:")
+    assert "secret" not in out.stderr
+
+
+def test_commands_find_the_servers_of_make_run_through_the_data_directory(
+    pg_server: str, clean_db, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from api.settings import forget_dev_servers, write_dev_servers
+
+    write_dev_servers(tmp_path, pg_server, "redis://127.0.0.1:1/0")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    run = subprocess.run(
+        [sys.executable, "-m", "api", "inventory", "check"],
+        env={**env, "OMS_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "agree" in run.stdout
+    # Gone with `make run`: the hint says so.
+    forget_dev_servers(tmp_path)
+    gone = subprocess.run(
+        [sys.executable, "-m", "api", "inventory", "check"],
+        env={**env, "OMS_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert gone.returncode == 1
+    assert "DATABASE_URL is not set" in gone.stderr
+
+
+def test_a_port_left_in_time_wait_is_free_for_the_next_start() -> None:
+    import socket
+
+    from api.devstack import _port_free
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    server.listen()
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    assert not _port_free(port)  # listening
+    accepted.close()  # the server side closes first: its end waits in TIME_WAIT
+    server.close()
+    client.close()
+    assert _port_free(port)
