@@ -18,13 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import documents
 from api.auth import Authenticator
 from api.eventhub import EventHub
-from api.graphql_view import OmsGraphQL
+from api.graphql_view import GRAPHIQL_ASSETS, OmsGraphQL
 from api.logs import request_id_var
 from api.payments import DevelopmentRefunds
 from api.ratelimit import CostBudget
@@ -190,6 +191,16 @@ def _log_long_gc_pause(phase: str, info: dict[str, int]) -> None:
         )
 
 
+def _ide_key(settings: Settings) -> str:
+    """The key GraphiQL opens with in development: OMS_ADMIN_KEY, else the demo admin key
+    that `make run` seeds."""
+    if settings.admin_key:
+        return settings.admin_key
+    from api.demo import DEMO_ADMIN_SECRET
+
+    return DEMO_ADMIN_SECRET
+
+
 def create_app(
     settings: Settings | None = None,
     clock: Callable[[], dt.datetime] | None = None,
@@ -252,6 +263,7 @@ def create_app(
         allowed_origins=settings.allowed_origins,
         ws_init_timeout_seconds=settings.ws_init_timeout_seconds,
         max_sockets_per_credential=settings.max_sockets_per_credential,
+        ide_authorization=None if settings.production else f"Bearer {_ide_key(settings)}",
     )
 
     async def healthz(request: Request) -> JSONResponse:
@@ -298,6 +310,11 @@ def create_app(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
+            *(
+                []
+                if settings.production
+                else [Mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS))]
+            ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *documents.ROUTES,

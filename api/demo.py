@@ -317,9 +317,11 @@ class _DemoKey:
 
 
 # fmt: off
+# The demo admin key: public by design, valid only where `make run` seeded the demo.
+DEMO_ADMIN_SECRET = "oms_demo_admin_key_0000000000000000"  # noqa: S105
+
 _KEYS = [
-    _DemoKey("admin", "ADMIN: operations staff, everything", "ADMIN",
-             "oms_demo_admin_key_0000000000000000"),
+    _DemoKey("admin", "ADMIN: operations staff, everything", "ADMIN", DEMO_ADMIN_SECRET),
     _DemoKey("web-fr storefront", "CHANNEL web-fr", "CHANNEL",
              "oms_demo_web_fr_key_000000000000000", channel="web-fr"),
     _DemoKey("marketplace-fr connector", "CHANNEL marketplace-fr", "CHANNEL",

@@ -8,12 +8,13 @@ import contextlib
 import contextvars
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import Schema
@@ -47,6 +48,9 @@ from schema.context import Context, Services
 _status: contextvars.ContextVar[tuple[int, str, dict[str, str]] | None] = contextvars.ContextVar(
     "status", default=None
 )
+
+GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
+GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
 
 _STATUS_BY_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "RATE_LIMITED": 429}
 
@@ -87,6 +91,7 @@ class OmsGraphQL(GraphQL):
         allowed_origins: tuple[str, ...] = (),
         ws_init_timeout_seconds: float = 10.0,
         max_sockets_per_credential: int = 100,
+        ide_authorization: str | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -100,6 +105,8 @@ class OmsGraphQL(GraphQL):
         self.services = services
         self.authenticator = authenticator
         self.sockets = SocketCap(max_sockets_per_credential)
+        # GraphiQL (development only) opens with this credential in its headers.
+        self.ide_authorization = ide_authorization
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -164,6 +171,18 @@ class OmsGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page: its scripts and styles are served by this process
+        (/graphiql-assets, api/static), so it works offline, and in development it
+        opens with the demo admin key in its headers."""
+        config = {
+            "authorization": self.ide_authorization,
+            "defaultQuery": "{\n  viewer { role name }\n  channels { code name currency }\n}\n",
+        }
+        # `<` escaped: nothing in the configuration can close the script element.
+        encoded = orjson.dumps(config).decode().replace("<", "\\u003c")
+        return HTMLResponse(GRAPHIQL_PAGE.read_text().replace("{{CONFIG}}", encoded))
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
