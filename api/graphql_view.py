@@ -241,7 +241,7 @@ class OmsGraphQL(GraphQL):
         response = await super().process_result(request, result)
         if result.errors and result.data is None and all(not e.path for e in result.errors):
             # Refused before execution: per the GraphQL spec no `data` entry at all (each
-            # error says why in its code: schema.limits.code_request_errors).
+            # error says why in its code: schema.parsing.code_request_errors).
             response.pop("data", None)
         if isinstance(request, Request):
             modern = wants_graphql_response_json(request.headers.get("accept", ""))

@@ -54,20 +54,27 @@ class Shape:
 _EMPTY = Shape()
 
 
-def page_size(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
-    """The `first` a connection field asks for, capped as the connection caps it."""
+def page_value(value: Any) -> int | None:
+    """What of a variable's value a page size depends on: an integer, or nothing."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def page_size(
+    field: FieldNode, variables: Mapping[str, Any], consulted: set[str] | None = None
+) -> int | None:
+    """The `first` a connection field asks for, capped as the connection caps it.
+    Variables read for it are added to `consulted`."""
     for arg in field.arguments or ():
         if arg.name.value != "first":
             continue
         if isinstance(arg.value, IntValueNode):
             return max(0, min(int(arg.value.value), MAX_PAGE_SIZE))
         if isinstance(arg.value, VariableNode):
-            value = variables.get(arg.value.name.value)
-            return (
-                max(0, min(value, MAX_PAGE_SIZE))
-                if isinstance(value, int) and not isinstance(value, bool)
-                else DEFAULT_PAGE_SIZE
-            )
+            name = arg.value.name.value
+            if consulted is not None:
+                consulted.add(name)
+            value = page_value(variables.get(name))
+            return DEFAULT_PAGE_SIZE if value is None else max(0, min(value, MAX_PAGE_SIZE))
     return None
 
 
@@ -86,6 +93,8 @@ class _Measure:
         # are bounded before that rule runs.
         self.same_name = 0
         self.spreads = 0
+        # Variables the figures depend on (page sizes given as variables).
+        self.consulted: set[str] = set()
 
     def merged(self, selection_set: SelectionSetNode) -> None:
         names: Counter[str] = Counter()
@@ -135,7 +144,7 @@ class _Measure:
                 fields += inner.fields
                 if not sel.name.value.startswith("__"):
                     depth = max(depth, 1 + inner.depth)
-                size = page_size(sel, self.variables)
+                size = page_size(sel, self.variables, self.consulted)
                 cost += 1 + (size if size is not None else 1) * inner.cost
                 continue
             if isinstance(sel, InlineFragmentNode):
@@ -167,6 +176,8 @@ class DocumentShape:
     fragments: int
     same_name: int
     spreads: int
+    # The variables these figures depend on: with the same values, the same figures.
+    variables: tuple[str, ...]
 
 
 def measure(
@@ -182,7 +193,13 @@ def measure(
     for op in operations(document, operation_name):
         measured.merged(op.selection_set)
         shapes[op.name.value if op.name else "anonymous"] = measured.selection_set(op.selection_set)
-    return DocumentShape(shapes, len(measured.fragments), measured.same_name, measured.spreads)
+    return DocumentShape(
+        shapes,
+        len(measured.fragments),
+        measured.same_name,
+        measured.spreads,
+        tuple(sorted(measured.consulted)),
+    )
 
 
 def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> list[FieldNode]:

@@ -11,16 +11,11 @@ from schema.base import InfoT, Node
 from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
 from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
+from schema.guard import MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
-from schema.limits import (
-    CachedParser,
-    MaskUnexpectedErrors,
-    OperationGuard,
-    ProductionOperationGuard,
-    code_request_errors,
-)
 from schema.node import resolve_node
 from schema.order.resolvers import OrderMutation, OrderQuery
+from schema.parsing import CachedParser, code_request_errors
 from schema.publishing import PublishingQuery
 from schema.realtime import RealtimeSubscription
 from schema.reporting import ReportingQuery
