@@ -21,6 +21,7 @@ from typing import Any
 
 from domain.access.principal import Principal
 from domain.errors import Collector, DomainError, InvalidState, NotFound
+from domain.events import catalog as events
 from domain.fulfillment import carriers
 from domain.inventory.service import Movement, lock_rows, post_movements
 from domain.order.cancel import refresh_status
@@ -155,17 +156,17 @@ async def _event(
         conn,
         order_id=shipment.order_id,
         channel_id=shipment.channel_id,
-        type="SHIPMENT_STATUS_CHANGED",
+        type=events.SHIPMENT_STATUS_CHANGED,
         actor=principal.actor,
-        payload={
-            "shipmentId": shipment.id,
-            "locationId": shipment.location_id,
-            "method": shipment.method,
-            "from": shipment.status,
-            "status": status,
-            "orderStatus": order_status,
+        payload=events.shipment_status(
+            shipment_id=shipment.id,
+            location_id=shipment.location_id,
+            method=shipment.method,
+            previous=shipment.status,
+            status=status,
+            order_status=order_status,
             **extra,
-        },
+        ),
         now=now,
     )
     return order_status
