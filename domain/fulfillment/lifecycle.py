@@ -8,6 +8,12 @@
 Every operation locks the order row, then the shipment, then stock rows (the order
 every writer follows), writes ledger movements for stock that leaves, refreshes the
 order's derived status and appends one event, all in the caller's transaction.
+
+Partners' systems retry after a timeout without knowing whether the first request
+went through. A request for the state the shipment is already in (with the same
+details: tracking number, parcels, pickup code) is that retry: it succeeds and writes
+nothing (no second event, so no second email or webhook). Only a request that
+contradicts the state is refused.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ CARRIER_STATUSES = frozenset(
         "RETURNED_TO_SENDER",
     }
 )
+# Where a shipment that has been handed to its carrier can be.
+SHIPPED_OR_LATER = CARRIER_STATUSES
 MAX_PICKUP_ATTEMPTS = 5
 
 
@@ -73,6 +81,12 @@ class InvalidTransition(InvalidState):
 
 class ShipmentNotFound(NotFound):
     code = "NOT_FOUND"
+
+
+class Conflict(InvalidState):
+    """The shipment is already in the requested state, with other details."""
+
+    code = "CONFLICT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,9 @@ class Locked:
     last_tracking_at: dt.datetime | None
     carrier: str | None
     tracking_number: str | None
+    service: str | None
+    parcels: int | None
+    weight_grams: int | None
 
 
 async def lock_shipment(
@@ -103,7 +120,7 @@ async def lock_shipment(
     )
     row = await conn.fetchrow(
         "SELECT id, order_id, location_id, method, status, pickup_code, pickup_attempts, last_tracking_at, carrier,"
-        " tracking_number FROM shipments WHERE id = $1 FOR UPDATE",
+        " tracking_number, service, parcels, weight_grams FROM shipments WHERE id = $1 FOR UPDATE",
         shipment_id,
     )
     if row is None or not principal.can_act_at_location(row["location_id"]):
@@ -207,6 +224,8 @@ async def start_picking(
     conn: Any, principal: Principal, shipment_id: int, now: dt.datetime
 ) -> None:
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status == "PICKING":
+        return  # a retry: picking already started
     check_manual(shipment, "PICKING")
     await _set_status(conn, shipment, "PICKING", now)
     await _event(conn, principal, shipment, "PICKING", now)
@@ -220,8 +239,16 @@ async def pack(
     parcels: Sequence[int] | None = None,
 ) -> None:
     shipment = await lock_shipment(conn, principal, shipment_id)
-    check_manual(shipment, "PACKED")
     weights = list(parcels or [])
+    if shipment.status == "PACKED":
+        # A retry; other parcels than those recorded would be a different packing.
+        if weights and (len(weights), sum(weights)) != (shipment.parcels, shipment.weight_grams):
+            raise Conflict(
+                f"the shipment is already PACKED, as {_parcels(shipment)}",
+                field=["parcels"],
+            )
+        return
+    check_manual(shipment, "PACKED")
     if any(not 1 <= w <= 1_000_000 for w in weights):
         raise DomainError("a parcel weighs 1 g to 1 t", field=["parcels"], code="OUT_OF_RANGE")
     await _set_status(
@@ -243,6 +270,33 @@ class ShipData:
     parcels: Sequence[int] = ()
 
 
+def _parcels(shipment: Locked) -> str:
+    if not shipment.parcels:
+        return "no parcels recorded"
+    return f"{shipment.parcels} parcel(s) weighing {shipment.weight_grams} g"
+
+
+def _check_same_shipping(shipment: Locked, data: ShipData) -> None:
+    """A shipped shipment asked to ship again: the same hand-over (a retry), or a conflict."""
+    sent = f"{shipment.carrier} {shipment.tracking_number}"
+    if (data.carrier, data.tracking_number) != (shipment.carrier, shipment.tracking_number):
+        raise Conflict(
+            f"the shipment already shipped as {sent}; it cannot ship again under another number",
+            field=["input", "trackingNumber"],
+        )
+    if data.service is not None and data.service != shipment.service:
+        raise Conflict(
+            f"the shipment already shipped as {sent} with service {shipment.service or 'none'}",
+            field=["input", "service"],
+        )
+    weights = list(data.parcels)
+    if weights and (len(weights), sum(weights)) != (shipment.parcels, shipment.weight_grams):
+        raise Conflict(
+            f"the shipment already shipped as {sent}, with {_parcels(shipment)}",
+            field=["input", "parcels"],
+        )
+
+
 async def ship(
     conn: Any, principal: Principal, shipment_id: int, data: ShipData, now: dt.datetime
 ) -> None:
@@ -257,6 +311,9 @@ async def ship(
         errors.add("OUT_OF_RANGE", "a parcel weighs 1 g to 1 t", ["input", "parcels"])
     errors.raise_if_any()
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status in SHIPPED_OR_LATER and shipment.tracking_number is not None:
+        _check_same_shipping(shipment, data)
+        return  # a retry: handed to this carrier under this number already
     check_manual(shipment, "SHIPPED")
     taken = await conn.fetchval(
         "SELECT 1 FROM shipments WHERE carrier = $1 AND tracking_number = $2 AND id <> $3",
@@ -298,11 +355,19 @@ async def ready_for_pickup(
     conn: Any, principal: Principal, shipment_id: int, now: dt.datetime
 ) -> None:
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status == "READY_FOR_PICKUP":
+        return  # a retry: the customer already has the code; no second code, no second email
     check_manual(shipment, "READY_FOR_PICKUP")
     code = f"{secrets.randbelow(1_000_000):06d}"
     await _set_status(conn, shipment, "READY_FOR_PICKUP", now, pickup_code=code, pickup_attempts=0)
     # The code goes to the customer (notification), never into partner-visible payloads.
     await _event(conn, principal, shipment, "READY_FOR_PICKUP", now, pickupCode=code)
+
+
+def _code_matches(shipment: Locked, code: str) -> bool:
+    return bool(shipment.pickup_code) and hmac.compare_digest(
+        str(shipment.pickup_code), code.strip()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +382,12 @@ async def confirm_pickup(
     """Hand the order over if the code matches. A wrong code is counted (and committed:
     the caller returns the refusal after commit); after five, the shipment is locked."""
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status == "PICKED_UP":
+        if _code_matches(shipment, code):
+            return PickupOutcome(True, MAX_PICKUP_ATTEMPTS - shipment.pickup_attempts)
+        raise Conflict(
+            "the shipment was already picked up, with another code", field=["pickupCode"]
+        )
     check_manual(shipment, "PICKED_UP")
     if shipment.pickup_attempts >= MAX_PICKUP_ATTEMPTS:
         raise InvalidState(
@@ -324,7 +395,7 @@ async def confirm_pickup(
             field=["pickupCode"],
             code="PICKUP_LOCKED",
         )
-    if not shipment.pickup_code or not hmac.compare_digest(shipment.pickup_code, code.strip()):
+    if not _code_matches(shipment, code):
         attempts = shipment.pickup_attempts + 1
         await conn.execute(
             "UPDATE shipments SET pickup_attempts = $2 WHERE id = $1", shipment.id, attempts

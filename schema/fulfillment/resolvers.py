@@ -193,12 +193,20 @@ class FulfillmentQuery:
 
 @strawberry.type
 class FulfillmentMutation:
-    @strawberry.mutation(description="Start picking an allocated shipment (ALLOCATED → PICKING).")
+    @strawberry.mutation(
+        description=(
+            "Start picking an allocated shipment (ALLOCATED → PICKING). Safe to retry: on a "
+            "shipment already PICKING it answers the shipment as it is and changes nothing."
+        )
+    )
     async def start_picking(self, info: InfoT, shipment_id: strawberry.ID) -> ShipmentPayload:
         return await _run(info, shipment_id, lifecycle.start_picking)
 
     @strawberry.mutation(
-        description="Packed and ready for the carrier (PICKING → PACKED), with parcels if known."
+        description=(
+            "Packed and ready for the carrier (PICKING → PACKED), with parcels if known. Safe to "
+            "retry: on a shipment already PACKED (with the same parcels, if given) it changes nothing."
+        )
     )
     async def pack_shipment(
         self, info: InfoT, shipment_id: strawberry.ID, parcels: list[ParcelInput] | None = None
@@ -211,7 +219,11 @@ class FulfillmentMutation:
         return await _run(info, shipment_id, step)
 
     @strawberry.mutation(
-        description="Hand to the carrier (PACKED → SHIPPED): stock leaves (on hand and reserved go down)."
+        description=(
+            "Hand to the carrier (PACKED → SHIPPED): stock leaves (on hand and reserved go down). "
+            "Safe to retry: a shipment already shipped under the same carrier and tracking number "
+            "answers as it is; another tracking number is a CONFLICT."
+        )
     )
     async def ship_shipment(self, info: InfoT, input: ShipShipmentInput) -> ShipmentPayload:
         data = lifecycle.ShipData(
@@ -227,7 +239,10 @@ class FulfillmentMutation:
         return await _run(info, input.shipment_id, step)
 
     @strawberry.mutation(
-        description="A click-and-collect order is ready (→ READY_FOR_PICKUP); issues a pickup code."
+        description=(
+            "A click-and-collect order is ready (→ READY_FOR_PICKUP); issues a pickup code. Safe "
+            "to retry: on a shipment already READY_FOR_PICKUP it changes nothing (same code)."
+        )
     )
     async def mark_ready_for_pickup(
         self, info: InfoT, shipment_id: strawberry.ID
@@ -235,7 +250,10 @@ class FulfillmentMutation:
         return await _run(info, shipment_id, lifecycle.ready_for_pickup)
 
     @strawberry.mutation(
-        description="The customer collected it, showing the pickup code (→ PICKED_UP)."
+        description=(
+            "The customer collected it, showing the pickup code (→ PICKED_UP). Safe to retry: "
+            "the same code on a shipment already PICKED_UP changes nothing."
+        )
     )
     async def confirm_pickup(
         self, info: InfoT, shipment_id: strawberry.ID, pickup_code: str

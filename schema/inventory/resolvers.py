@@ -414,7 +414,10 @@ class InventoryMutation:
         )
 
     @strawberry.mutation(
-        description="Cancel an open inbound supply: its units stop counting as incoming."
+        description=(
+            "Cancel an open inbound supply: its units stop counting as incoming. Safe to retry: "
+            "on a supply already cancelled it answers the supply as it is."
+        )
     )
     async def cancel_inbound_supply(self, info: InfoT, id: strawberry.ID) -> InboundSupplyPayload:
         principal = authorize(info, Role.ADMIN, Role.PARTNER)

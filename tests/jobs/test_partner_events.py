@@ -298,3 +298,30 @@ async def test_a_store_is_never_sent_the_pickup_code_its_customer_will_show(
     assert "pickupCode" not in store_ready
     assert len(shop_ready["pickupCode"]) == 6  # the channel tells its customer
     assert {k: v for k, v in shop_ready.items() if k != "pickupCode"} == store_ready
+
+
+async def test_a_retried_step_sends_no_second_webhook_and_no_second_email(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    queue: ArqQueue,
+    run_jobs: Any,
+    receiver: Receiver,
+) -> None:
+    await subscribe(api, world.other_partner, receiver.url("/store"), ["SHIPMENT_STATUS_CHANGED"])
+    await stock(api, world.other_partner, "ST-PARIS-11", {"TEE-BLUE-M": 10, "MUG-STONE": 10})
+    v = variables("PlaceOrder")
+    v["input"]["delivery"] = {"method": "PICKUP", "pickupLocation": "ST-PARIS-11"}
+    order = (await api.op("PlaceOrder", v, key=world.channel))["placeOrder"]["order"]
+    shipment = order["shipments"][0]["id"]
+    # The store app times out and sends each step twice.
+    for name in ("StartPicking", "StartPicking", "MarkReadyForPickup", "MarkReadyForPickup"):
+        answer = await api.op(name, {"shipmentId": shipment}, key=world.other_partner)
+        assert answer[name[0].lower() + name[1:]]["userErrors"] == []
+
+    got = await delivered(sessionmaker, queue, run_jobs, receiver)
+
+    assert [d["status"] for _, d in got["/store"]] == ["PICKING", "READY_FOR_PICKUP"]
+    emails = await fetch(sessionmaker, "SELECT kind FROM notifications ORDER BY id")
+    assert [e["kind"] for e in emails] == ["ORDER_CONFIRMED", "READY_FOR_PICKUP"]
+    assert {d["shipmentId"] for _, d in got["/store"]} == {shipment}
