@@ -107,6 +107,7 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> None:
                     role=args.role,
                     channel_code=args.channel,
                     location_codes=args.location,
+                    carrier=args.carrier,
                 )
             return secret
         finally:
@@ -184,9 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("create-api-key", help="create an API key and print its secret once")
     p.add_argument("--name", required=True)
-    p.add_argument("--role", required=True, choices=["ADMIN", "CHANNEL", "PARTNER"])
+    p.add_argument("--role", required=True, choices=["ADMIN", "CHANNEL", "PARTNER", "CARRIER"])
     p.add_argument("--channel", help="channel code (CHANNEL keys)")
     p.add_argument("--location", action="append", help="location code (PARTNER keys; repeat)")
+    p.add_argument("--carrier", help="carrier code, e.g. COLISSIMO (CARRIER keys)")
     p.set_defaults(fn=cmd_create_api_key)
 
     p = sub.add_parser("inventory", help="inventory tools")

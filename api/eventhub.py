@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from domain.events.catalog import concerns
 from domain.events.stream import STREAM_CHANNEL, StreamEvent, read_stream, stream_head
 from domain.order.events import EVENTS_CHANNEL
 
@@ -41,11 +42,15 @@ class Feed:
 
     order_id: int | None
     channel_id: int | None
+    # A partner's feed: only the events that concern one of these locations.
+    location_ids: frozenset[int] | None = None
     queue: asyncio.Queue[StreamEvent] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
 
     def wants(self, event: StreamEvent) -> bool:
         if self.order_id is not None and event.order_id != self.order_id:
+            return False
+        if self.location_ids is not None and not concerns(event.payload, self.location_ids):
             return False
         return self.channel_id is None or event.channel_id == self.channel_id
 
@@ -105,9 +110,13 @@ class EventHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, *, order_id: int | None = None, channel_id: int | None = None
+        self,
+        *,
+        order_id: int | None = None,
+        channel_id: int | None = None,
+        location_ids: frozenset[int] | None = None,
     ) -> AsyncIterator[Feed]:
-        feed = Feed(order_id, channel_id)
+        feed = Feed(order_id, channel_id, location_ids)
         index = self._index(feed)
         index.add(feed)
         try:

@@ -46,6 +46,7 @@ from arq import cron
 from arq.worker import func
 
 from domain.db import UnitOfWork, asyncpg_dsn, driver_connection, sqlalchemy_url
+from domain.global_ids import global_id
 from domain.outbound import Refused
 from domain.publishing import alerts
 from domain.publishing import service as publishing
@@ -510,7 +511,7 @@ async def deliver_inventory_alert(ctx: dict[str, Any], alert_id: int) -> str:
         return {
             "Content-Type": "application/json",
             "X-OMS-Topic": attempt.topic,
-            "X-OMS-Alert-Id": str(attempt.alert_id),
+            "X-OMS-Alert-Id": global_id("InventoryAlert", attempt.alert_id),
             "X-OMS-Timestamp": str(timestamp),
             "X-OMS-Signature": publishing.sign(secret, timestamp, body),
         }

@@ -1,7 +1,7 @@
 """Webhook delivery jobs: one signed POST per attempt, retries with backoff, dead letter
 after the last try, and a sweep for deliveries whose job was lost.
 
-The delivery row is the truth (domain/webhooks/service.py): a job only asks it whether
+The delivery row is the truth (domain/webhooks/): a job only asks it whether
 an attempt is due, so running a job twice, or a stale job after a replay, does nothing.
 """
 
@@ -18,6 +18,7 @@ from arq import cron
 from arq.worker import func
 
 from domain.db import UnitOfWork, driver_connection
+from domain.webhooks import delivery
 from domain.webhooks import service as webhooks
 from jobs import outbound
 from jobs.queue import ArqQueue
@@ -52,7 +53,7 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
     """Make the next attempt at one delivery, if one is due; returns what happened."""
     sessionmaker = ctx["sessionmaker"]
     async with UnitOfWork(sessionmaker) as uow:
-        attempt = await webhooks.claim_delivery(
+        attempt = await delivery.claim_delivery(
             await driver_connection(uow.session), delivery_id, lease_seconds=LEASE_SECONDS
         )
     if attempt is None:
@@ -86,9 +87,9 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
         conn = await driver_connection(uow.session)
         if error is None:
             assert code is not None
-            await webhooks.record_delivered(conn, attempt, code)
+            await delivery.record_delivered(conn, attempt, code)
             return "delivered"
-        recorded = await webhooks.record_failure(
+        recorded = await delivery.record_failure(
             conn, attempt, status_code=code, error=error, retry_in=retry_in
         )
     log.info(
@@ -116,7 +117,7 @@ async def sweep_webhooks(ctx: dict[str, Any]) -> int:
     ran out). A delivery that also has its own job gets two; the second finds it not
     due and does nothing."""
     async with UnitOfWork(ctx["sessionmaker"]) as uow:
-        due = await webhooks.due_deliveries(await driver_connection(uow.session), SWEEP_BATCH)
+        due = await delivery.due_deliveries(await driver_connection(uow.session), SWEEP_BATCH)
     # Ids of their own (per sweep minute): the regular job id may still be remembered by
     # arq after a run that found the row not due, and would silently not be enqueued.
     minute = int(time.time()) // 60

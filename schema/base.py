@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from domain.access.principal import AccessDenied, Principal, Role
 from domain.errors import DomainError, ValidationFailed
+from domain.global_ids import global_id
 from domain.money import Money as DomainMoney
 from schema.context import Context
 from schema.inputs import direct_input
@@ -33,9 +34,7 @@ InfoT = Info[Context, None]
 
 @lru_cache(maxsize=1 << 16)  # a page of orders encodes a thousand ids
 def to_global_id(type_name: str, pk: int | str) -> strawberry.ID:
-    return strawberry.ID(
-        base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
-    )
+    return strawberry.ID(global_id(type_name, pk))
 
 
 def from_global_id(global_id: str) -> tuple[str, int] | None:

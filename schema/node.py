@@ -18,6 +18,8 @@ from schema.catalog.types import Location, Product
 from schema.channel.types import Channel
 
 NodeResolver = Callable[[InfoT, int], Awaitable[Node | None]]
+# Who reads locations and products (as the `locations` and `products` queries allow).
+CATALOG_READERS = frozenset({Role.ADMIN, Role.CHANNEL, Role.PARTNER})
 NODE_RESOLVERS: dict[str, NodeResolver] = {}
 
 
@@ -40,7 +42,7 @@ async def resolve_node(info: InfoT, id: str) -> Node | None:
 @node_type("Location")
 async def _location(info: InfoT, pk: int) -> Node | None:
     p = info.context.principal
-    if p.role is Role.CUSTOMER or (p.role is Role.PARTNER and pk not in p.location_ids):
+    if p.role not in CATALOG_READERS or (p.role is Role.PARTNER and pk not in p.location_ids):
         return None
     async with info.context.session() as session:
         m = await session.get(catalog_models.Location, pk)
@@ -49,7 +51,7 @@ async def _location(info: InfoT, pk: int) -> Node | None:
 
 @node_type("Product")
 async def _product(info: InfoT, pk: int) -> Node | None:
-    if info.context.principal.role is Role.CUSTOMER:
+    if info.context.principal.role not in CATALOG_READERS:
         return None
     async with info.context.session() as session:
         m = await session.get(catalog_models.Product, pk)

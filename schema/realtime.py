@@ -1,4 +1,5 @@
-"""Subscriptions over graphql-transport-ws: one order's updates, or a channel's stream.
+"""Subscriptions over graphql-transport-ws: one order's updates, or a stream of events
+(a channel's, every channel's for an admin, a partner's locations').
 
 Each subscription registers with the process's event hub before it reads the history,
 so nothing falls between the replay and the live feed; what arrives twice is dropped
@@ -20,9 +21,17 @@ from graphql import GraphQLError
 
 from domain.access.principal import Role
 from domain.db import driver_connection
+from domain.events.catalog import concerns, public_payload
 from domain.events.stream import StreamEvent, order_events_after, read_stream
 from schema.base import JSON, InfoT, authorize, pk_of
-from schema.loaders import OrderSnapshot, order_snapshots, prime_snapshot
+from schema.fulfillment.types import Shipment
+from schema.loaders import (
+    OrderSnapshot,
+    order_by_id,
+    order_snapshots,
+    prime_snapshot,
+    shipments_of_order,
+)
 from schema.order.resolvers import load_order
 from schema.order.types import Order
 
@@ -37,7 +46,13 @@ class Feed(Protocol):
 
 
 class EventFeeds(Protocol):
-    def subscribe(self, *, order_id: int | None = None, channel_id: int | None = None) -> Any: ...
+    def subscribe(
+        self,
+        *,
+        order_id: int | None = None,
+        channel_id: int | None = None,
+        location_ids: frozenset[int] | None = None,
+    ) -> Any: ...
 
 
 @strawberry.type(description="One event of an order, with the order as it stands after it.")
@@ -51,8 +66,21 @@ class OrderUpdate:
     type: str = strawberry.field(description="What happened, e.g. SHIPMENT_STATUS_CHANGED.")
     occurred_at: dt.datetime = strawberry.field(description="When.")
     actor: str = strawberry.field(description="Who.")
-    payload: JSON = strawberry.field(description="Details, with stable keys per type.")
-    order: Order = strawberry.field(description="The order as it stands now.")
+    payload: JSON = strawberry.field(
+        description=(
+            "Details, with stable keys per type; ids are global ids (as `node(id:)` takes). "
+            "A partner is shown the part that concerns its locations."
+        )
+    )
+    order: Order | None = strawberry.field(
+        description="The order as it stands now; null for a partner (see `shipments`)."
+    )
+    shipments: list[Shipment] = strawberry.field(
+        description=(
+            "The order's shipments as they stand now, those the caller may see: all of them for "
+            "an admin, the channel or the customer; a partner's at its locations."
+        )
+    )
 
 
 def _hub(info: InfoT) -> EventFeeds:
@@ -141,17 +169,28 @@ async def _update(info: InfoT, event: StreamEvent) -> OrderUpdate:
         snapshot = None
     if snapshot is not None:
         prime_snapshot(info.context, snapshot)
-    order = await load_order(info, event.order_id)
-    if order is None:
+    principal = info.context.principal
+    partner = principal.role is Role.PARTNER
+    row = await info.context.loader("order", order_by_id).load(event.order_id)
+    order = None if partner else await load_order(info, event.order_id)
+    if row is None or (order is None and not partner):
         raise GraphQLError("not found", extensions={"code": "NOT_FOUND"})
+    shipments = [
+        Shipment.of(s, row)
+        for s in await info.context.loader("shipments", shipments_of_order).load(event.order_id)
+        if not partner or principal.can_act_at_location(s.location_id)
+    ]
     return OrderUpdate(
         global_sequence=event.stream_seq,
         sequence=event.sequence,
         type=event.type,
         occurred_at=event.occurred_at,
         actor=event.actor,
-        payload=event.payload,  # type: ignore[arg-type]
+        payload=public_payload(  # type: ignore[arg-type]
+            event.type, event.payload, locations=principal.location_ids if partner else None
+        ),
         order=order,
+        shipments=shipments,
     )
 
 
@@ -219,13 +258,16 @@ class RealtimeSubscription:
     @strawberry.subscription(
         description=(
             "Every order event of a channel (a channel key: its own; an admin: any channel, or all when "
-            "`channel` is null), in stream order. Resume with `afterSequence` = the last globalSequence seen."
+            "`channel` is null), or for a partner (`channel` null) every event that concerns one of its "
+            "locations, in stream order. Resume with `afterSequence` = the last globalSequence seen."
         )
     )
     async def order_events(
         self, info: InfoT, channel: str | None = None, after_sequence: int | None = None
     ) -> AsyncGenerator[OrderUpdate, None]:
-        principal = authorize(info, Role.ADMIN, Role.CHANNEL)
+        principal = authorize(info, Role.ADMIN, Role.CHANNEL, Role.PARTNER)
+        # A partner follows its locations, whatever the channel: channels are not its to name.
+        locations = principal.location_ids if principal.role is Role.PARTNER else None
         channel_id: int | None = None
         async with info.context.session() as session:
             conn = await driver_connection(session)
@@ -235,7 +277,7 @@ class RealtimeSubscription:
                     raise GraphQLError("not found", extensions={"code": "NOT_FOUND"})
             elif principal.role is Role.CHANNEL:
                 channel_id = principal.channel_id
-        async with _hub(info).subscribe(channel_id=channel_id) as feed:
+        async with _hub(info).subscribe(channel_id=channel_id, location_ids=locations) as feed:
             async with info.context.session() as session:
                 conn = await driver_connection(session)
                 if after_sequence is None:
@@ -252,8 +294,9 @@ class RealtimeSubscription:
                             await driver_connection(session), last, 500, channel_id=channel_id
                         )
                     for event in batch:
-                        yield await _update(info, event)
                         last = event.stream_seq
+                        if locations is None or concerns(event.payload, locations):
+                            yield await _update(info, event)
                     if len(batch) < 500:
                         break
                 feed.overflowed = False
@@ -262,5 +305,6 @@ class RealtimeSubscription:
                     event = await _next(feed)
                     if event.stream_seq <= last:
                         continue
-                    yield await _update(info, event)
                     last = event.stream_seq
+                    if locations is None or concerns(event.payload, locations):
+                        yield await _update(info, event)

@@ -48,6 +48,7 @@ async def make_key(
     channel: str | None = None,
     locations: list[str] | None = None,
     secret: str | None = None,
+    carrier: str | None = None,
 ) -> str:
     async with UnitOfWork(sessionmaker) as uow:
         _, key = await create_api_key(
@@ -57,6 +58,7 @@ async def make_key(
             channel_code=channel,
             location_codes=locations,
             secret=secret,
+            carrier=carrier,
         )
     return key
 
@@ -92,6 +94,9 @@ async def world(api: Api, sessionmaker: Any) -> World:
         keys={
             "both-partner": await make_key(
                 sessionmaker, "PARTNER", "3PL for both", locations=["WH-LYON", "ST-PARIS-11"]
-            )
+            ),
+            "carrier": await make_key(
+                sessionmaker, "CARRIER", "Colissimo TMS", carrier="COLISSIMO"
+            ),
         },
     )

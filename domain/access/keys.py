@@ -16,8 +16,11 @@ from domain.access.principal import Principal, Role
 from domain.catalog.models import Location
 from domain.channel.models import Channel
 from domain.errors import Collector, NotFound
+from domain.fulfillment import carriers
 
 API_KEY_PREFIX = "oms_"
+# The roles an API key may have (customers hold tokens, not keys).
+KEY_ROLES = tuple(r.value for r in (Role.ADMIN, Role.CHANNEL, Role.PARTNER, Role.CARRIER))
 CUSTOMER_TOKEN_MAX_TTL = dt.timedelta(hours=24)
 CUSTOMER_TOKEN_DEFAULT_TTL = dt.timedelta(hours=1)
 _TOKEN_AUDIENCE = "oms:customer"  # noqa: S105 (a claim value, not a secret)
@@ -39,14 +42,29 @@ async def create_api_key(
     channel_code: str | None,
     location_codes: Sequence[str] | None,
     secret: str | None = None,
+    carrier: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its secret, which is stored only as a hash."""
+    """Create a key and return it with its secret, which is stored only as a hash.
+    CHANNEL keys are bound to a channel, PARTNER keys to locations, CARRIER keys to a
+    carrier (whose parcels' tracking events it records)."""
     errors = Collector()
     name = name.strip()
     if not name or len(name) > 200:
         errors.add("INVALID", "name must be 1 to 200 characters", ["input", "name"])
-    if role not in (r.value for r in (Role.ADMIN, Role.CHANNEL, Role.PARTNER)):
+    if role not in KEY_ROLES:
         errors.add("INVALID", f"unknown role {role!r}", ["input", "role"])
+    if role == Role.CARRIER:
+        if not carrier:
+            errors.add("REQUIRED", "a CARRIER key is bound to one carrier", ["input", "carrier"])
+        elif not carriers.is_known(carrier):
+            known = ", ".join(sorted(carriers.TRACKING_URLS))
+            errors.add(
+                "UNKNOWN_CARRIER",
+                f"unknown carrier {carrier!r}; carriers are {known}",
+                ["input", "carrier"],
+            )
+    elif carrier:
+        errors.add("INVALID", "only CARRIER keys are bound to a carrier", ["input", "carrier"])
     channel_id: int | None = None
     location_ids: list[int] = []
     if role == Role.CHANNEL:
@@ -92,6 +110,7 @@ async def create_api_key(
         name=name,
         role=role,
         channel_id=channel_id,
+        carrier=carrier if role == Role.CARRIER else None,
         prefix=secret[:12],
         secret_hash=hash_secret(secret),
     )
@@ -117,7 +136,7 @@ async def principal_for_secret(session: AsyncSession, secret: str) -> Principal 
     """The principal of a live API key, or None for an unknown or revoked one."""
     row = (
         await session.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.channel_id).where(
+            select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.channel_id, ApiKey.carrier).where(
                 ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
             )
         )
@@ -139,6 +158,7 @@ async def principal_for_secret(session: AsyncSession, secret: str) -> Principal 
         api_key_id=row.id,
         channel_id=row.channel_id,
         location_ids=location_ids,
+        carrier=row.carrier,
     )
 
 

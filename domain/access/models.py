@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import Base, created_at_column, id_column
 
-ROLES = ("ADMIN", "CHANNEL", "PARTNER")
+ROLES = ("ADMIN", "CHANNEL", "PARTNER", "CARRIER")
 
 
 class ApiKey(Base):
@@ -17,12 +17,16 @@ class ApiKey(Base):
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES}", name="role"),
         CheckConstraint("(role = 'CHANNEL') = (channel_id IS NOT NULL)", name="channel_binding"),
+        CheckConstraint("(role = 'CARRIER') = (carrier IS NOT NULL)", name="carrier_binding"),
     )
 
     id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    # The carrier a CARRIER key speaks for (a code of domain/fulfillment/carriers.py): it
+    # records the tracking events of the parcels handed to that carrier, nothing else.
+    carrier: Mapped[str | None] = mapped_column(String(64))
     # The first characters of the secret, shown in listings so people can tell keys apart.
     prefix: Mapped[str] = mapped_column(String(16))
     # SHA-256 of the secret. Secrets are 256 random bits, so a fast hash is safe here

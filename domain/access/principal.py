@@ -16,6 +16,7 @@ class Role(StrEnum):
     ADMIN = "ADMIN"
     CHANNEL = "CHANNEL"
     PARTNER = "PARTNER"
+    CARRIER = "CARRIER"
     CUSTOMER = "CUSTOMER"
 
 
@@ -44,6 +45,8 @@ class Principal:
     location_ids: frozenset[int] = field(default_factory=frozenset)
     customer_id: int | None = None
     customer_email: str | None = None
+    # The carrier code (e.g. COLISSIMO) a CARRIER key records tracking events for.
+    carrier: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -87,6 +90,13 @@ class Principal:
         if self.role is Role.PARTNER:
             return location_id in self.location_ids
         return False
+
+    def can_track(self, location_id: int, carrier: str | None) -> bool:
+        """Whether it may record carrier events of (and read) a shipment at this location
+        travelling with this carrier: a carrier only the parcels handed to it."""
+        if self.role is Role.CARRIER:
+            return carrier is not None and carrier == self.carrier
+        return self.can_act_at_location(location_id)
 
     def can_see_customer(self, channel_id: int, customer_id: int) -> bool:
         if self.role is Role.CUSTOMER:

@@ -8,6 +8,12 @@
 Every operation locks the order row, then the shipment, then stock rows (the order
 every writer follows), writes ledger movements for stock that leaves, refreshes the
 order's derived status and appends one event, all in the caller's transaction.
+
+Partners' systems retry after a timeout without knowing whether the first request
+went through. A request for the state the shipment is already in (with the same
+details: tracking number, parcels, pickup code) is that retry: it succeeds and writes
+nothing (no second event, so no second email or webhook). Only a request that
+contradicts the state is refused. Carrier events are in domain/fulfillment/tracking.py.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 from domain.access.principal import Principal
 from domain.errors import Collector, DomainError, InvalidState, NotFound
+from domain.events import catalog as events
 from domain.fulfillment import carriers
 from domain.inventory.service import Movement, lock_rows, post_movements
 from domain.order.cancel import refresh_status
@@ -63,6 +70,8 @@ CARRIER_STATUSES = frozenset(
         "RETURNED_TO_SENDER",
     }
 )
+# Where a shipment that has been handed to its carrier can be.
+SHIPPED_OR_LATER = CARRIER_STATUSES
 MAX_PICKUP_ATTEMPTS = 5
 
 
@@ -72,6 +81,12 @@ class InvalidTransition(InvalidState):
 
 class ShipmentNotFound(NotFound):
     code = "NOT_FOUND"
+
+
+class Conflict(InvalidState):
+    """The shipment is already in the requested state, with other details."""
+
+    code = "CONFLICT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +102,17 @@ class Locked:
     last_tracking_at: dt.datetime | None
     carrier: str | None
     tracking_number: str | None
+    service: str | None
+    parcels: int | None
+    weight_grams: int | None
 
 
 async def lock_shipment(
     conn: Any, principal: Principal, shipment_id: int, *, carrier_view: bool = False
 ) -> Locked:
     """The shipment, with its order locked first; one the caller may not act on does
-    not exist. Partners act for their locations; admins for all."""
+    not exist. Partners act for their locations; admins for all; with `carrier_view`
+    (carrier events), a carrier for the parcels handed to it."""
     order_id = await conn.fetchval("SELECT order_id FROM shipments WHERE id = $1", shipment_id)
     if order_id is None:
         raise ShipmentNotFound("no such shipment", field=["shipmentId"])
@@ -102,10 +121,15 @@ async def lock_shipment(
     )
     row = await conn.fetchrow(
         "SELECT id, order_id, location_id, method, status, pickup_code, pickup_attempts, last_tracking_at, carrier,"
-        " tracking_number FROM shipments WHERE id = $1 FOR UPDATE",
+        " tracking_number, service, parcels, weight_grams FROM shipments WHERE id = $1 FOR UPDATE",
         shipment_id,
     )
-    if row is None or not principal.can_act_at_location(row["location_id"]):
+    allowed = (
+        principal.can_track(row["location_id"], row["carrier"])
+        if carrier_view and row is not None
+        else row is not None and principal.can_act_at_location(row["location_id"])
+    )
+    if row is None or not allowed:
         raise ShipmentNotFound("no such shipment", field=["shipmentId"])
     return Locked(channel_id=channel_id, **dict(row))
 
@@ -126,7 +150,7 @@ def check_manual(shipment: Locked, wanted: str) -> None:
         raise _refuse(shipment, wanted)
 
 
-async def _lines(conn: Any, shipment_id: int) -> list[Any]:
+async def lines_of(conn: Any, shipment_id: int) -> list[Any]:
     return list(
         await conn.fetch(
             "SELECT order_line_id, sku, quantity - quantity_cancelled AS quantity FROM shipment_lines"
@@ -136,7 +160,7 @@ async def _lines(conn: Any, shipment_id: int) -> list[Any]:
     )
 
 
-async def _set_status(
+async def set_status(
     conn: Any, shipment: Locked, status: str, now: dt.datetime, **columns: Any
 ) -> None:
     sets = ["status = $2", "updated_at = $3"]
@@ -147,25 +171,26 @@ async def _set_status(
     await conn.execute(f"UPDATE shipments SET {', '.join(sets)} WHERE id = $1", *args)
 
 
-async def _event(
+async def event(
     conn: Any, principal: Principal, shipment: Locked, status: str, now: dt.datetime, **extra: Any
 ) -> str:
+    """Refresh the order's status and append the shipment's SHIPMENT_STATUS_CHANGED."""
     order_status = await refresh_status(conn, shipment.order_id)
     await append_event(
         conn,
         order_id=shipment.order_id,
         channel_id=shipment.channel_id,
-        type="SHIPMENT_STATUS_CHANGED",
+        type=events.SHIPMENT_STATUS_CHANGED,
         actor=principal.actor,
-        payload={
-            "shipmentId": shipment.id,
-            "locationId": shipment.location_id,
-            "method": shipment.method,
-            "from": shipment.status,
-            "status": status,
-            "orderStatus": order_status,
+        payload=events.shipment_status(
+            shipment_id=shipment.id,
+            location_id=shipment.location_id,
+            method=shipment.method,
+            previous=shipment.status,
+            status=status,
+            order_status=order_status,
             **extra,
-        },
+        ),
         now=now,
     )
     return order_status
@@ -175,7 +200,7 @@ async def _leave_stock(
     conn: Any, principal: Principal, shipment: Locked, now: dt.datetime, *, delivered: bool
 ) -> None:
     """The units leave the building: on hand and reserved both go down (SHIP)."""
-    lines = await _lines(conn, shipment.id)
+    lines = await lines_of(conn, shipment.id)
     await lock_rows(conn, [(r["sku"], shipment.location_id) for r in lines])
     await post_movements(
         conn,
@@ -206,9 +231,11 @@ async def start_picking(
     conn: Any, principal: Principal, shipment_id: int, now: dt.datetime
 ) -> None:
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status == "PICKING":
+        return  # a retry: picking already started
     check_manual(shipment, "PICKING")
-    await _set_status(conn, shipment, "PICKING", now)
-    await _event(conn, principal, shipment, "PICKING", now)
+    await set_status(conn, shipment, "PICKING", now)
+    await event(conn, principal, shipment, "PICKING", now)
 
 
 async def pack(
@@ -219,11 +246,19 @@ async def pack(
     parcels: Sequence[int] | None = None,
 ) -> None:
     shipment = await lock_shipment(conn, principal, shipment_id)
-    check_manual(shipment, "PACKED")
     weights = list(parcels or [])
+    if shipment.status == "PACKED":
+        # A retry; other parcels than those recorded would be a different packing.
+        if weights and (len(weights), sum(weights)) != (shipment.parcels, shipment.weight_grams):
+            raise Conflict(
+                f"the shipment is already PACKED, as {_parcels(shipment)}",
+                field=["parcels"],
+            )
+        return
+    check_manual(shipment, "PACKED")
     if any(not 1 <= w <= 1_000_000 for w in weights):
         raise DomainError("a parcel weighs 1 g to 1 t", field=["parcels"], code="OUT_OF_RANGE")
-    await _set_status(
+    await set_status(
         conn,
         shipment,
         "PACKED",
@@ -231,7 +266,7 @@ async def pack(
         parcels=len(weights) or None,
         weight_grams=sum(weights) or None,
     )
-    await _event(conn, principal, shipment, "PACKED", now)
+    await event(conn, principal, shipment, "PACKED", now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +275,33 @@ class ShipData:
     tracking_number: str
     service: str | None = None
     parcels: Sequence[int] = ()
+
+
+def _parcels(shipment: Locked) -> str:
+    if not shipment.parcels:
+        return "no parcels recorded"
+    return f"{shipment.parcels} parcel(s) weighing {shipment.weight_grams} g"
+
+
+def _check_same_shipping(shipment: Locked, data: ShipData) -> None:
+    """A shipped shipment asked to ship again: the same hand-over (a retry), or a conflict."""
+    sent = f"{shipment.carrier} {shipment.tracking_number}"
+    if (data.carrier, data.tracking_number) != (shipment.carrier, shipment.tracking_number):
+        raise Conflict(
+            f"the shipment already shipped as {sent}; it cannot ship again under another number",
+            field=["input", "trackingNumber"],
+        )
+    if data.service is not None and data.service != shipment.service:
+        raise Conflict(
+            f"the shipment already shipped as {sent} with service {shipment.service or 'none'}",
+            field=["input", "service"],
+        )
+    weights = list(data.parcels)
+    if weights and (len(weights), sum(weights)) != (shipment.parcels, shipment.weight_grams):
+        raise Conflict(
+            f"the shipment already shipped as {sent}, with {_parcels(shipment)}",
+            field=["input", "parcels"],
+        )
 
 
 async def ship(
@@ -256,6 +318,9 @@ async def ship(
         errors.add("OUT_OF_RANGE", "a parcel weighs 1 g to 1 t", ["input", "parcels"])
     errors.raise_if_any()
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status in SHIPPED_OR_LATER and shipment.tracking_number is not None:
+        _check_same_shipping(shipment, data)
+        return  # a retry: handed to this carrier under this number already
     check_manual(shipment, "SHIPPED")
     taken = await conn.fetchval(
         "SELECT 1 FROM shipments WHERE carrier = $1 AND tracking_number = $2 AND id <> $3",
@@ -280,8 +345,8 @@ async def ship(
     )
     if data.parcels:
         columns.update(parcels=len(data.parcels), weight_grams=sum(data.parcels))
-    await _set_status(conn, shipment, "SHIPPED", now, **columns)
-    await _event(
+    await set_status(conn, shipment, "SHIPPED", now, **columns)
+    await event(
         conn,
         principal,
         shipment,
@@ -297,11 +362,19 @@ async def ready_for_pickup(
     conn: Any, principal: Principal, shipment_id: int, now: dt.datetime
 ) -> None:
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status == "READY_FOR_PICKUP":
+        return  # a retry: the customer already has the code; no second code, no second email
     check_manual(shipment, "READY_FOR_PICKUP")
     code = f"{secrets.randbelow(1_000_000):06d}"
-    await _set_status(conn, shipment, "READY_FOR_PICKUP", now, pickup_code=code, pickup_attempts=0)
+    await set_status(conn, shipment, "READY_FOR_PICKUP", now, pickup_code=code, pickup_attempts=0)
     # The code goes to the customer (notification), never into partner-visible payloads.
-    await _event(conn, principal, shipment, "READY_FOR_PICKUP", now, pickupCode=code)
+    await event(conn, principal, shipment, "READY_FOR_PICKUP", now, pickupCode=code)
+
+
+def _code_matches(shipment: Locked, code: str) -> bool:
+    return bool(shipment.pickup_code) and hmac.compare_digest(
+        str(shipment.pickup_code), code.strip()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +389,12 @@ async def confirm_pickup(
     """Hand the order over if the code matches. A wrong code is counted (and committed:
     the caller returns the refusal after commit); after five, the shipment is locked."""
     shipment = await lock_shipment(conn, principal, shipment_id)
+    if shipment.status == "PICKED_UP":
+        if _code_matches(shipment, code):
+            return PickupOutcome(True, MAX_PICKUP_ATTEMPTS - shipment.pickup_attempts)
+        raise Conflict(
+            "the shipment was already picked up, with another code", field=["pickupCode"]
+        )
     check_manual(shipment, "PICKED_UP")
     if shipment.pickup_attempts >= MAX_PICKUP_ATTEMPTS:
         raise InvalidState(
@@ -323,137 +402,13 @@ async def confirm_pickup(
             field=["pickupCode"],
             code="PICKUP_LOCKED",
         )
-    if not shipment.pickup_code or not hmac.compare_digest(shipment.pickup_code, code.strip()):
+    if not _code_matches(shipment, code):
         attempts = shipment.pickup_attempts + 1
         await conn.execute(
             "UPDATE shipments SET pickup_attempts = $2 WHERE id = $1", shipment.id, attempts
         )
         return PickupOutcome(False, MAX_PICKUP_ATTEMPTS - attempts)
     await _leave_stock(conn, principal, shipment, now, delivered=True)
-    await _set_status(conn, shipment, "PICKED_UP", now, delivered_at=now)
-    await _event(conn, principal, shipment, "PICKED_UP", now)
+    await set_status(conn, shipment, "PICKED_UP", now, delivered_at=now)
+    await event(conn, principal, shipment, "PICKED_UP", now)
     return PickupOutcome(True, MAX_PICKUP_ATTEMPTS - shipment.pickup_attempts)
-
-
-@dataclass(frozen=True, slots=True)
-class TrackingData:
-    event_id: str
-    status: str
-    occurred_at: dt.datetime
-    shipment_id: int | None = None
-    carrier: str | None = None
-    tracking_number: str | None = None
-    location: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TrackingOutcome:
-    shipment_id: int
-    duplicate: bool
-    applied: bool
-
-
-async def record_tracking_event(
-    conn: Any, principal: Principal, data: TrackingData, now: dt.datetime
-) -> TrackingOutcome:
-    """A carrier's scan. Idempotent by (carrier, event id); late and out-of-order events
-    join the history without moving the shipment backwards."""
-    errors = Collector()
-    if data.status not in CARRIER_STATUSES:
-        errors.add("INVALID_STATUS", f"{data.status} is not a carrier status", ["input", "status"])
-    if data.occurred_at.tzinfo is None:
-        errors.add("INVALID", "occurredAt needs a time zone offset", ["input", "occurredAt"])
-    if not 1 <= len(data.event_id) <= 200:
-        errors.add("INVALID", "eventId must be 1-200 characters", ["input", "eventId"])
-    if data.carrier is not None and not carriers.is_known(data.carrier):
-        errors.add("UNKNOWN_CARRIER", f"unknown carrier {data.carrier!r}", ["input", "carrier"])
-    if data.shipment_id is None and not (data.carrier and data.tracking_number):
-        errors.add(
-            "REQUIRED", "give shipmentId, or carrier and trackingNumber", ["input", "shipmentId"]
-        )
-    errors.raise_if_any()
-    shipment_id = data.shipment_id
-    if shipment_id is None:
-        shipment_id = await conn.fetchval(
-            "SELECT id FROM shipments WHERE carrier = $1 AND tracking_number = $2",
-            data.carrier,
-            data.tracking_number,
-        )
-        if shipment_id is None:
-            raise ShipmentNotFound(
-                "no shipment with this carrier and tracking number",
-                field=["input", "trackingNumber"],
-            )
-    shipment = await lock_shipment(conn, principal, shipment_id)
-    carrier = data.carrier or shipment.carrier
-    if carrier is None:
-        raise InvalidState(
-            "the shipment has not shipped: no carrier yet", field=["input", "carrier"]
-        )
-    if shipment.carrier is not None and carrier != shipment.carrier:
-        raise DomainError(
-            "this shipment travels with another carrier",
-            field=["input", "carrier"],
-            code="CARRIER_MISMATCH",
-        )
-    duplicate = await conn.fetchval(
-        "SELECT 1 FROM tracking_events WHERE carrier = $1 AND event_id = $2", carrier, data.event_id
-    )
-    if duplicate:
-        return TrackingOutcome(shipment.id, duplicate=True, applied=False)
-    newer = shipment.last_tracking_at is None or data.occurred_at >= shipment.last_tracking_at
-    applied = newer and data.status in CARRIER_NEXT.get(shipment.status, ())
-    await conn.execute(
-        "INSERT INTO tracking_events (shipment_id, carrier, event_id, status, occurred_at, location, description, applied,"
-        " recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        shipment.id,
-        carrier,
-        data.event_id,
-        data.status,
-        data.occurred_at,
-        data.location,
-        data.description,
-        applied,
-        now,
-    )
-    detail = {
-        "trackingEventId": data.event_id,
-        "carrierStatus": data.status,
-        "occurredAt": data.occurred_at.isoformat(),
-        "where": data.location,
-    }
-    if not applied:
-        await append_event(
-            conn,
-            order_id=shipment.order_id,
-            channel_id=shipment.channel_id,
-            type="TRACKING_EVENT_RECORDED",
-            actor=principal.actor,
-            payload={
-                "shipmentId": shipment.id,
-                "locationId": shipment.location_id,
-                "status": shipment.status,
-                "applied": False,
-                **detail,
-            },
-            now=now,
-        )
-        return TrackingOutcome(shipment.id, duplicate=False, applied=False)
-    columns: dict[str, Any] = {"last_tracking_at": data.occurred_at}
-    if data.status == "DELIVERED":
-        columns["delivered_at"] = data.occurred_at
-        lines = await _lines(conn, shipment.id)
-        await conn.execute(
-            "UPDATE order_lines l SET quantity_delivered = l.quantity_delivered + t.q"
-            " FROM unnest($1::bigint[], $2::int[]) AS t(id, q) WHERE l.id = t.id",
-            [r["order_line_id"] for r in lines],
-            [r["quantity"] for r in lines],
-        )
-    await _set_status(conn, shipment, data.status, now, **columns)
-    await _event(conn, principal, shipment, data.status, now, **detail)
-    if data.status == "RETURNED_TO_SENDER":
-        from domain.returns.service import open_carrier_return
-
-        await open_carrier_return(conn, principal, shipment_id=shipment.id, now=now)
-    return TrackingOutcome(shipment.id, duplicate=False, applied=True)

@@ -93,13 +93,17 @@ async def create_inbound_supply(
 
 
 async def _open_supply(
-    conn: object, supply_id: int, principal: Principal
-) -> tuple[int, dict[str, tuple[int, int]]]:
+    conn: object, supply_id: int, principal: Principal, *, retry_of: str | None = None
+) -> tuple[int, dict[str, tuple[int, int]]] | None:
+    """The supply's location and lines (sku -> ordered, received), locked; None when it is
+    already `retry_of` (the state the caller asks for: a retry, nothing to do)."""
     row = await conn.fetchrow(  # type: ignore[attr-defined]
         "SELECT location_id, status FROM inbound_supplies WHERE id = $1 FOR UPDATE", supply_id
     )
     if row is None or not principal.can_act_at_location(row["location_id"]):
         raise NotFound("no such inbound supply", field=["id"])
+    if retry_of is not None and row["status"] == retry_of:
+        return None
     if row["status"] != "OPEN":
         raise InvalidState(f"the inbound supply is {row['status']}", field=["id"])
     lines = await conn.fetch(  # type: ignore[attr-defined]
@@ -120,7 +124,9 @@ async def receive_inbound_supply(
 ) -> str:
     """Receive units into stock (RECEIPT movements); returns the supply's status."""
     conn = await driver_connection(session)
-    location_id, expected = await _open_supply(conn, supply_id, principal)
+    found = await _open_supply(conn, supply_id, principal)
+    assert found is not None  # without retry_of, it answers or raises
+    location_id, expected = found
     errors = Collector()
     for i, line in enumerate(lines):
         if line.sku not in expected:
@@ -180,7 +186,10 @@ async def cancel_inbound_supply(
     session: AsyncSession, principal: Principal, supply_id: int
 ) -> None:
     conn = await driver_connection(session)
-    location_id, expected = await _open_supply(conn, supply_id, principal)
+    found = await _open_supply(conn, supply_id, principal, retry_of="CANCELLED")
+    if found is None:
+        return  # cancelled already: a retry changes nothing
+    location_id, expected = found
     await lock_levels(conn, location_id, list(expected))
     await conn.execute(
         "UPDATE stock_levels s SET incoming = GREATEST(s.incoming - t.q, 0) FROM unnest($2::text[], $3::int[]) AS t(sku, q)"

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal
 from domain.db import driver_connection
-from domain.errors import Collector, NotFound
+from domain.errors import Collector, DomainError, NotFound
 
 MAX_LINES = 20_000
 MAX_QUANTITY = 10_000_000
@@ -66,6 +66,23 @@ class IgnoredLine:
     sku: str
     reason: str
     counted_at: dt.datetime | None
+    on_hand: int | None = None  # on hand in force (the newer count, and what moved since)
+
+
+def stale_count_errors(ignored: Sequence[IgnoredLine], as_of: dt.datetime) -> list[DomainError]:
+    """One refusal per count line not applied because a newer count is in force. A WMS
+    that reads only `userErrors` must not take a stale line for an applied one."""
+    return [
+        DomainError(
+            f"{i.sku}: not applied, this count (asOf {as_of.isoformat()}) is not newer than the"
+            f" count in force (counted at {i.counted_at.isoformat() if i.counted_at else 'unknown'},"
+            f" onHand now {i.on_hand if i.on_hand is not None else 'unknown'}); the other lines"
+            " were applied",
+            field=["input", "levels", i.line],
+            code="STALE_COUNT",
+        )
+        for i in ignored
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +181,7 @@ async def set_stock_levels(
     for i, line in enumerate(lines):
         row = current[line.sku]
         if row["counted_at"] is not None and as_of <= row["counted_at"]:
-            ignored.append(IgnoredLine(i, line.sku, "STALE", row["counted_at"]))
+            ignored.append(IgnoredLine(i, line.sku, "STALE", row["counted_at"], row["on_hand"]))
             continue
         if line.on_hand < row["reserved"] or line.on_hand < row["damaged"]:
             errors.add(

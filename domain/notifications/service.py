@@ -12,7 +12,6 @@ the customer's doing, so it sends nothing), refunded (a refund SUCCEEDED) and re
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from domain.events.stream import StreamEvent
+from domain.global_ids import global_id
 from domain.money import Money
 from domain.notifications import templates as t
 from domain.ports import Job
@@ -69,12 +69,6 @@ def return_kind(payload: dict[str, Any]) -> str | None:
     if status == "REJECTED":
         return t.RETURN_REJECTED
     return None
-
-
-def global_id(type_name: str, pk: int) -> str:
-    """The API's id of a node (schema.base.to_global_id, which the domain cannot import):
-    base64url of "Type:pk" without padding."""
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
 @dataclass(frozen=True, slots=True)

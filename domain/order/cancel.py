@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access.principal import Principal
 from domain.db import driver_connection
 from domain.errors import Collector, InvalidState, NotFound
+from domain.events import catalog as events
 from domain.inventory.service import Movement, lock_rows, post_movements
 from domain.order.events import append_event
 from domain.order.status import LineQuantities, order_status
@@ -174,26 +175,70 @@ async def cancel(
         [per_line_alloc.get(i, 0) for i in line_ids],
         [per_line_back.get(i, 0) for i in line_ids],
     )
+    # A shipment with nothing left to send is cancelled; its location stops preparing it.
     cancelled_shipments = await conn.fetch(
-        "UPDATE shipments s SET status = 'CANCELLED', updated_at = $2 WHERE s.order_id = $1 AND s.status <> 'CANCELLED'"
-        " AND NOT EXISTS (SELECT 1 FROM shipment_lines sl WHERE sl.shipment_id = s.id AND sl.quantity > sl.quantity_cancelled)"
-        " RETURNING id",
+        "UPDATE shipments s SET status = 'CANCELLED', updated_at = $2 FROM ("
+        " SELECT id, status FROM shipments x WHERE x.order_id = $1 AND x.status <> 'CANCELLED'"
+        " AND NOT EXISTS (SELECT 1 FROM shipment_lines sl WHERE sl.shipment_id = x.id AND sl.quantity > sl.quantity_cancelled)"
+        ") AS before WHERE s.id = before.id RETURNING s.id, s.location_id, s.method, before.status AS previous",
         order_id,
         now,
     )
     status = await refresh_status(conn, order_id)
+    touched = sorted({c[0] for c in cut} | {r["id"] for r in cancelled_shipments})
+    cut_lines: dict[int, list[dict[str, Any]]] = {}
+    sku_of = {(sl.shipment_id, sl.order_line_id): sl.sku for sl in open_lines}
+    for shipment_id, line_id, quantity in cut:
+        cut_lines.setdefault(shipment_id, []).append(
+            {"orderLineId": line_id, "sku": sku_of[(shipment_id, line_id)], "quantity": quantity}
+        )
+    rows = await conn.fetch(
+        "SELECT id, location_id, method, status FROM shipments WHERE id = ANY($1::bigint[]) ORDER BY id",
+        touched,
+    )
     await append_event(
         conn,
         order_id=order_id,
         channel_id=order["channel_id"],
-        type="ORDER_CANCELLED" if status == "CANCELLED" else "ORDER_LINES_CANCELLED",
+        type=events.ORDER_CANCELLED if status == "CANCELLED" else events.ORDER_LINES_CANCELLED,
         actor=principal.actor,
         payload={
             "status": status,
             "reason": reason,
             "lines": {str(k): per_line_alloc.get(k, 0) + per_line_back.get(k, 0) for k in line_ids},
             "cancelledShipments": [r["id"] for r in cancelled_shipments],
+            # The shipments it touched, and what was taken off each: their locations'
+            # partners hear of it.
+            **events.shipments_part(
+                {
+                    "shipmentId": r["id"],
+                    "locationId": r["location_id"],
+                    "method": r["method"],
+                    "status": r["status"],
+                    "lines": cut_lines.get(r["id"], []),
+                }
+                for r in rows
+            ),
         },
         now=now,
     )
+    # Then each cancelled shipment's own change, as any other status change is told.
+    for r in sorted(cancelled_shipments, key=lambda r: r["id"]):
+        await append_event(
+            conn,
+            order_id=order_id,
+            channel_id=order["channel_id"],
+            type=events.SHIPMENT_STATUS_CHANGED,
+            actor=principal.actor,
+            payload=events.shipment_status(
+                shipment_id=r["id"],
+                location_id=r["location_id"],
+                method=r["method"],
+                previous=r["previous"],
+                status="CANCELLED",
+                order_status=status,
+                reason=reason,
+            ),
+            now=now,
+        )
     return status

@@ -23,6 +23,7 @@ from domain.catalog.service import AddressData, check_address, check_text
 from domain.customer.service import normalise_email
 from domain.db import driver_connection
 from domain.errors import Collector, DomainError
+from domain.events import catalog as events
 from domain.money import InvalidMoney, Money
 from domain.order.events import append_event
 from domain.order.numbers import format_number
@@ -555,6 +556,16 @@ async def write(
             "total": str(Money(p.total, p.channel.currency)),
             "currency": p.channel.currency,
             "skus": {line.sku: line.quantity for line in p.lines},
+            # Where it is to be prepared: each location's partners hear of it.
+            **events.shipments_part(
+                {
+                    "shipmentId": s.id,
+                    "locationId": s.location_id,
+                    "method": s.method,
+                    "status": s.status,
+                }
+                for s in sorted(shipments, key=lambda s: s.id)
+            ),
         },
         now=now,
     )

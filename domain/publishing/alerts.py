@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access.principal import Principal, Role
 from domain.availability.rules import available_at_location
 from domain.db import driver_connection
+from domain.global_ids import global_id
 from domain.ports import Job
 
 LOW_STOCK = "INVENTORY_LOW_STOCK"
@@ -145,7 +146,8 @@ class AlertAttempt:
             data.update(channel=self.channel_code, quantity=self.quantity)
         return orjson.dumps(
             {
-                "id": self.alert_id,
+                # The API's id of the alert (`inventoryAlerts`, `node(id:)`).
+                "id": global_id("InventoryAlert", self.alert_id),
                 "topic": self.topic,
                 "occurredAt": self.created_at.isoformat(),
                 "data": data,

@@ -3,8 +3,9 @@ state of each delivery (PENDING → DELIVERED, or DEAD after the last try).
 
 The `webhook_deliveries` row is the truth. The relay writes it in the same transaction
 that stamps the event (so no event is lost between commit and Redis), the worker claims
-it for one attempt at a time, and a sweep finds rows whose job never ran. The HTTP part
-lives in jobs/webhooks.py; this module knows nothing of HTTP or queues.
+it for one attempt at a time (domain/webhooks/delivery.py), and a sweep finds rows
+whose job never ran. The HTTP part lives in jobs/webhooks.py; this module knows
+nothing of HTTP or queues.
 
 Delivery is at least once: a worker that dies after the receiver answered but before
 the result was recorded sends again after its lease. Receivers dedupe on the event id
@@ -13,21 +14,18 @@ the result was recorded sends again after its lease. Receivers dedupe on the eve
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, and_, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
 from domain.errors import Collector, InvalidState, NotFound
+from domain.events import catalog as event_catalog
 from domain.events.stream import StreamEvent
 from domain.outbound import OutboundGuard
 from domain.ports import Job
@@ -44,6 +42,14 @@ TOPICS = (
     "INVENTORY_LOW_STOCK",
     "CHANNEL_OUT_OF_STOCK",
 )
+# Topics a role's subscription would never receive, refused rather than silently idle:
+# a low-stock alert concerns a location (its partners, and admins), a channel out of
+# stock concerns that channel's sales (the channel, and admins). Order events reach a
+# channel for its orders and a partner for its locations.
+UNAVAILABLE_TOPICS = {
+    Role.PARTNER: {"CHANNEL_OUT_OF_STOCK": "it concerns a channel's sales, not a location"},
+    Role.CHANNEL: {"INVENTORY_LOW_STOCK": "it concerns a location's stock, not a channel"},
+}
 MAX_SUBSCRIPTIONS_PER_OWNER = 50
 DELIVER_JOB = "deliver_webhook"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix that tells people what the string is)
@@ -53,11 +59,6 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix that tells people what the stri
 BACKOFF_SCHEDULE = (10, 30, 120, 600, 1800, 3600, 10800, 21600)
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_BACKOFF_BASE_SECONDS = 10.0
-
-
-def order_global_id(order_id: int) -> str:
-    """The API's global id of an order (the same encoding as the schema's `Order` ids)."""
-    return base64.urlsafe_b64encode(f"Order:{order_id}".encode()).decode().rstrip("=")
 
 
 def deliver_job(delivery_id: int, attempts: int, suffix: str = "") -> Job:
@@ -123,6 +124,12 @@ async def create_subscription(
             errors.add(
                 "UNKNOWN_TOPIC",
                 f"unknown topic {topic!r}; topics are {', '.join(TOPICS)}",
+                ["input", "topics", i],
+            )
+        elif why := UNAVAILABLE_TOPICS.get(principal.role, {}).get(topic):
+            errors.add(
+                "UNAVAILABLE_TOPIC",
+                f"a {principal.role.value} subscription never receives {topic}: {why}",
                 ["input", "topics", i],
             )
     errors.raise_if_any()
@@ -304,18 +311,15 @@ async def replay_delivery(
 
 
 def _may_see(subscription: Any, event: StreamEvent) -> bool:
-    """Whether the subscription's owner may see the event: what its API would show it."""
+    """Whether the subscription's owner may see the event: what its API would show it.
+    A partner sees the events that concern one of its locations (domain/events/catalog.py)."""
     role = subscription["owner_role"]
     if role == "ADMIN":
         return True
     if role == "CHANNEL":
         return bool(subscription["channel_id"] == event.channel_id)
     if role == "PARTNER":
-        location = event.payload.get("locationId")
-        try:
-            return location is not None and int(location) in subscription["location_ids"]
-        except (TypeError, ValueError):
-            return False
+        return event_catalog.concerns(event.payload, subscription["location_ids"])
     return False
 
 
@@ -364,155 +368,3 @@ async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
         [p[2] for p in pairs],
     )
     return [deliver_job(r["id"], r["attempts"]) for r in sorted(rows, key=lambda r: r["id"])]
-
-
-# ---------- one attempt, as the worker makes it ----------
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """A claimed delivery: everything needed to send it, and which attempt this is."""
-
-    delivery_id: int
-    number: int  # 1 for the first attempt
-    url: str
-    secret: str
-    topic: str
-    event_id: int
-    order_id: int
-    sequence: int
-    stream_seq: int
-    occurred_at: dt.datetime
-    actor: str
-    payload: dict[str, Any]
-
-    def body(self) -> bytes:
-        """The JSON body, built from the event row, byte-identical on every attempt."""
-        return orjson.dumps(
-            {
-                "id": self.event_id,
-                "topic": self.topic,
-                "orderId": order_global_id(self.order_id),
-                "sequence": self.sequence,
-                "globalSequence": self.stream_seq,
-                "occurredAt": self.occurred_at.isoformat(),
-                "actor": self.actor,
-                "data": self.payload,
-            }
-        )
-
-
-async def claim_delivery(
-    conn: Any, delivery_id: int, *, lease_seconds: float, tolerance_seconds: float = 1.0
-) -> Attempt | None:
-    """Take a due PENDING delivery for one attempt, or None (delivered, dead, not due,
-    or being attempted elsewhere). The claim counts the attempt and leases the row
-    until `lease_seconds` from now: another run finds it not due, and if this worker
-    dies, the sweep finds it again once the lease is over. No lock is held during
-    the HTTP request, so a slow receiver holds no database connection."""
-    # One statement, so the claim is atomic whatever transaction it runs in: the row
-    # lock taken by the sub-select lasts until the UPDATE has moved the row on.
-    row = await conn.fetchrow(
-        """
-        WITH target AS (
-            SELECT id FROM webhook_deliveries
-            WHERE id = $1 AND status = 'PENDING'
-              AND next_attempt_at <= clock_timestamp() + make_interval(secs => $2)
-            FOR UPDATE SKIP LOCKED
-        ), subject AS (
-            SELECT t.id, s.url, s.secret,
-                   s.active AND (s.owner_role <> 'PARTNER' OR k.revoked_at IS NULL) AS live
-            FROM target t
-            JOIN webhook_deliveries d ON d.id = t.id
-            JOIN webhook_subscriptions s ON s.id = d.subscription_id
-            LEFT JOIN api_keys k ON k.id = s.owner_api_key_id
-        )
-        UPDATE webhook_deliveries d
-        SET attempts = d.attempts + CASE WHEN j.live THEN 1 ELSE 0 END,
-            status = CASE WHEN j.live THEN 'PENDING' ELSE 'DEAD' END,
-            last_error = CASE WHEN j.live THEN d.last_error ELSE $4 END,
-            next_attempt_at = CASE WHEN j.live
-                THEN clock_timestamp() + make_interval(secs => $3) ELSE d.next_attempt_at END
-        FROM subject j, order_events e
-        WHERE d.id = j.id AND e.id = d.event_id
-        RETURNING d.attempts, d.topic, j.url, j.secret, j.live,
-                  e.id AS event_id, e.order_id, e.sequence, e.stream_seq, e.occurred_at, e.actor,
-                  e.payload::text AS payload
-        """,
-        delivery_id,
-        tolerance_seconds,
-        lease_seconds,
-        "subscription deleted, or its partner API key revoked",
-    )
-    if row is None or not row["live"]:
-        return None
-    return Attempt(
-        delivery_id=delivery_id,
-        number=int(row["attempts"]),
-        url=row["url"],
-        secret=row["secret"],
-        topic=row["topic"],
-        event_id=row["event_id"],
-        order_id=row["order_id"],
-        sequence=row["sequence"],
-        stream_seq=row["stream_seq"],
-        occurred_at=row["occurred_at"],
-        actor=row["actor"],
-        payload=orjson.loads(row["payload"]),
-    )
-
-
-async def record_delivered(conn: Any, attempt: Attempt, status_code: int) -> bool:
-    """The receiver accepted it. False if the row moved on meanwhile (replayed)."""
-    result = await conn.execute(
-        """
-        UPDATE webhook_deliveries
-        SET status = 'DELIVERED', delivered_at = clock_timestamp(), last_status_code = $3,
-            last_error = NULL
-        WHERE id = $1 AND status = 'PENDING' AND attempts = $2
-        """,
-        attempt.delivery_id,
-        attempt.number,
-        status_code,
-    )
-    return bool(result == "UPDATE 1")
-
-
-async def record_failure(
-    conn: Any,
-    attempt: Attempt,
-    *,
-    status_code: int | None,
-    error: str,
-    retry_in: float | None,
-) -> bool:
-    """The attempt failed: due again in `retry_in` seconds, or DEAD when None (that was
-    the last try). False if the row moved on meanwhile (replayed)."""
-    result = await conn.execute(
-        """
-        UPDATE webhook_deliveries
-        SET status = CASE WHEN $5::float8 IS NULL THEN 'DEAD' ELSE 'PENDING' END,
-            last_status_code = $3, last_error = $4,
-            next_attempt_at = clock_timestamp() + make_interval(secs => COALESCE($5::float8, 0))
-        WHERE id = $1 AND status = 'PENDING' AND attempts = $2
-        """,
-        attempt.delivery_id,
-        attempt.number,
-        status_code,
-        error[:1000],
-        retry_in,
-    )
-    return bool(result == "UPDATE 1")
-
-
-async def due_deliveries(conn: Any, limit: int = 1000) -> list[tuple[int, int]]:
-    """(delivery id, attempts so far) of PENDING deliveries that are due, oldest first."""
-    rows = await conn.fetch(
-        """
-        SELECT id, attempts FROM webhook_deliveries
-        WHERE status = 'PENDING' AND next_attempt_at <= clock_timestamp()
-        ORDER BY next_attempt_at LIMIT $1
-        """,
-        limit,
-    )
-    return [(r["id"], r["attempts"]) for r in rows]

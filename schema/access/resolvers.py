@@ -24,11 +24,19 @@ if TYPE_CHECKING:
     from schema.order.resolvers import OrderConnection
 
 
-@strawberry.enum(description="What an API key may do.")
+@strawberry.enum(
+    description=(
+        "What an API key may do. ADMIN: everything (the operations staff). CHANNEL: a sales "
+        "channel's own orders. PARTNER: stock, shipments and returns at its locations "
+        "(warehouse, store, 3PL). CARRIER: tracking events of the parcels handed to its "
+        "carrier, nothing else."
+    )
+)
 class Role(Enum):
     ADMIN = "ADMIN"
     CHANNEL = "CHANNEL"
     PARTNER = "PARTNER"
+    CARRIER = "CARRIER"
 
 
 @strawberry.type(
@@ -46,6 +54,9 @@ class ApiKey(Node):
     location_codes: list[str] = strawberry.field(
         description="The locations a PARTNER key acts for."
     )
+    carrier: str | None = strawberry.field(
+        description="The carrier a CARRIER key records tracking events for, e.g. COLISSIMO."
+    )
     created_at: dt.datetime = strawberry.field(description="When it was created.")
     revoked_at: dt.datetime | None = strawberry.field(description="When it was revoked, if it was.")
 
@@ -59,6 +70,9 @@ class ApiKeyInput:
     )
     locations: list[str] | None = strawberry.field(
         default=None, description="Location codes, for a PARTNER key."
+    )
+    carrier: str | None = strawberry.field(
+        default=None, description="Carrier code (e.g. COLISSIMO), for a CARRIER key."
     )
 
 
@@ -110,12 +124,15 @@ class Me:
 
 @strawberry.type(description="Who the caller is, as the API sees them.")
 class Viewer:
-    role: str = strawberry.field(description="ANONYMOUS, ADMIN, CHANNEL, PARTNER or CUSTOMER.")
+    role: str = strawberry.field(
+        description="ANONYMOUS, ADMIN, CHANNEL, PARTNER, CARRIER or CUSTOMER."
+    )
     name: str = strawberry.field(description="Key name, or the customer's email.")
     channel_code: str | None = strawberry.field(
         description="Channel of a CHANNEL key or customer token."
     )
     location_codes: list[str] = strawberry.field(description="Locations of a PARTNER key.")
+    carrier: str | None = strawberry.field(default=None, description="Carrier of a CARRIER key.")
 
 
 async def _api_key_view(info: InfoT, ids: list[int]) -> list[ApiKey]:
@@ -147,6 +164,7 @@ async def _api_key_view(info: InfoT, ids: list[int]) -> list[ApiKey]:
             prefix=k.prefix,
             channel_code=code,
             location_codes=by_key.get(k.id, []),
+            carrier=k.carrier,
             created_at=k.created_at,
             revoked_at=k.revoked_at,
         )
@@ -194,7 +212,11 @@ class AccessQuery:
                     )
                 )
         return Viewer(
-            role=p.role.value, name=p.name, channel_code=channel_code, location_codes=location_codes
+            role=p.role.value,
+            name=p.name,
+            channel_code=channel_code,
+            location_codes=location_codes,
+            carrier=p.carrier,
         )
 
     @strawberry.field(description="Every API key, live and revoked (admin).")
@@ -220,6 +242,7 @@ class AccessMutation:
                     role=input.role.value,
                     channel_code=input.channel,
                     location_codes=input.locations,
+                    carrier=input.carrier,
                 )
         except DomainError as exc:
             return ApiKeyPayload(api_key=None, secret=None, user_errors=user_errors(exc))

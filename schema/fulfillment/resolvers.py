@@ -12,7 +12,7 @@ from graphql import GraphQLError
 from domain.access.principal import Role
 from domain.db import driver_connection
 from domain.errors import DomainError, NotFound
-from domain.fulfillment import lifecycle
+from domain.fulfillment import lifecycle, tracking
 from domain.order import queries
 from schema.base import (
     Edge,
@@ -32,13 +32,15 @@ from schema.loaders import order_by_id, shipment_by_id
 
 
 async def load_shipment(info: InfoT, pk: int) -> Shipment | None:
-    """A shipment the caller may see: its location's partner, its order's channel or
-    customer, or an admin."""
+    """A shipment the caller may see: its location's partner, the carrier it was handed
+    to, its order's channel or customer, or an admin."""
     row = await info.context.loader("shipment", shipment_by_id).load(pk)
     if row is None:
         return None
-    order = await info.context.loader("order", order_by_id).load(row.order_id)
     p = info.context.principal
+    if p.role is Role.CARRIER:
+        return Shipment.of(row) if p.can_track(row.location_id, row.carrier) else None
+    order = await info.context.loader("order", order_by_id).load(row.order_id)
     if p.role is Role.PARTNER:
         visible = p.can_act_at_location(row.location_id)
     else:
@@ -94,7 +96,8 @@ class TrackingEventInput:
         default=None, description="The shipment, or:"
     )
     carrier: str | None = strawberry.field(
-        default=None, description="Carrier code (with trackingNumber)."
+        default=None,
+        description="Carrier code (with trackingNumber); a CARRIER key's own carrier by default.",
     )
     tracking_number: str | None = strawberry.field(
         default=None, description="Tracking number (with carrier)."
@@ -184,21 +187,31 @@ class FulfillmentQuery:
         )
         return ShipmentConnection(edges=edges, page_info=page)
 
-    @strawberry.field(description="One shipment, if the caller may see it.")
+    @strawberry.field(
+        description="One shipment, if the caller may see it (a carrier: the parcels handed to it)."
+    )
     async def shipment(self, info: InfoT, id: strawberry.ID) -> Shipment | None:
-        authorize(info, Role.ADMIN, Role.PARTNER, Role.CHANNEL, Role.CUSTOMER)
+        authorize(info, Role.ADMIN, Role.PARTNER, Role.CARRIER, Role.CHANNEL, Role.CUSTOMER)
         pk = pk_of(id, "Shipment")
         return await load_shipment(info, pk) if pk is not None else None
 
 
 @strawberry.type
 class FulfillmentMutation:
-    @strawberry.mutation(description="Start picking an allocated shipment (ALLOCATED → PICKING).")
+    @strawberry.mutation(
+        description=(
+            "Start picking an allocated shipment (ALLOCATED → PICKING). Safe to retry: on a "
+            "shipment already PICKING it answers the shipment as it is and changes nothing."
+        )
+    )
     async def start_picking(self, info: InfoT, shipment_id: strawberry.ID) -> ShipmentPayload:
         return await _run(info, shipment_id, lifecycle.start_picking)
 
     @strawberry.mutation(
-        description="Packed and ready for the carrier (PICKING → PACKED), with parcels if known."
+        description=(
+            "Packed and ready for the carrier (PICKING → PACKED), with parcels if known. Safe to "
+            "retry: on a shipment already PACKED (with the same parcels, if given) it changes nothing."
+        )
     )
     async def pack_shipment(
         self, info: InfoT, shipment_id: strawberry.ID, parcels: list[ParcelInput] | None = None
@@ -211,7 +224,11 @@ class FulfillmentMutation:
         return await _run(info, shipment_id, step)
 
     @strawberry.mutation(
-        description="Hand to the carrier (PACKED → SHIPPED): stock leaves (on hand and reserved go down)."
+        description=(
+            "Hand to the carrier (PACKED → SHIPPED): stock leaves (on hand and reserved go down). "
+            "Safe to retry: a shipment already shipped under the same carrier and tracking number "
+            "answers as it is; another tracking number is a CONFLICT."
+        )
     )
     async def ship_shipment(self, info: InfoT, input: ShipShipmentInput) -> ShipmentPayload:
         data = lifecycle.ShipData(
@@ -227,7 +244,10 @@ class FulfillmentMutation:
         return await _run(info, input.shipment_id, step)
 
     @strawberry.mutation(
-        description="A click-and-collect order is ready (→ READY_FOR_PICKUP); issues a pickup code."
+        description=(
+            "A click-and-collect order is ready (→ READY_FOR_PICKUP); issues a pickup code. Safe "
+            "to retry: on a shipment already READY_FOR_PICKUP it changes nothing (same code)."
+        )
     )
     async def mark_ready_for_pickup(
         self, info: InfoT, shipment_id: strawberry.ID
@@ -235,7 +255,10 @@ class FulfillmentMutation:
         return await _run(info, shipment_id, lifecycle.ready_for_pickup)
 
     @strawberry.mutation(
-        description="The customer collected it, showing the pickup code (→ PICKED_UP)."
+        description=(
+            "The customer collected it, showing the pickup code (→ PICKED_UP). Safe to retry: "
+            "the same code on a shipment already PICKED_UP changes nothing."
+        )
     )
     async def confirm_pickup(
         self, info: InfoT, shipment_id: strawberry.ID, pickup_code: str
@@ -269,21 +292,24 @@ class FulfillmentMutation:
 
     @strawberry.mutation(
         description=(
-            "Record a carrier's scan, by shipment id or carrier and tracking number. Idempotent by the "
-            "carrier's event id; a late or out-of-order event joins the history without moving the shipment."
+            "Record a carrier's scan, by shipment id or carrier and tracking number, for a partner's "
+            "location or (a CARRIER key) a parcel handed to its carrier. Idempotent by the carrier's "
+            "event id; a late or out-of-order event joins the history without moving the shipment; "
+            "an event dated more than 5 minutes ahead of the service's clock is refused "
+            "(OCCURRED_IN_FUTURE)."
         )
     )
     async def record_tracking_event(
         self, info: InfoT, input: TrackingEventInput
     ) -> TrackingEventPayload:
-        principal = authorize(info, Role.ADMIN, Role.PARTNER)
+        principal = authorize(info, Role.ADMIN, Role.PARTNER, Role.CARRIER)
         try:
             pk = (
                 _shipment_pk(input.shipment_id, ["input", "shipmentId"])
                 if input.shipment_id
                 else None
             )
-            data = lifecycle.TrackingData(
+            data = tracking.TrackingData(
                 event_id=input.event_id,
                 status=input.status.value,
                 occurred_at=input.occurred_at,
@@ -294,7 +320,7 @@ class FulfillmentMutation:
                 description=input.description,
             )
             async with info.context.uow() as uow:
-                outcome = await lifecycle.record_tracking_event(
+                outcome = await tracking.record_tracking_event(
                     await driver_connection(uow.session), principal, data, info.context.now()
                 )
         except DomainError as exc:

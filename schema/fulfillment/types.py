@@ -10,7 +10,7 @@ import strawberry
 
 from domain.access.principal import Role
 from domain.order.queries import OrderRow, ShipmentRow
-from schema.base import Address, InfoT, Node, UserError, to_global_id
+from schema.base import Address, InfoT, Node, UserError, authorize, to_global_id
 from schema.catalog.types import Location
 from schema.loaders import location_by_id, now_or_later, order_by_id, tracking_of_shipment
 
@@ -114,9 +114,12 @@ class Shipment(Node):
         loader = info.context.loader("location", location_by_id)
         return now_or_later(loader, self.row.location_id, Location.of, shared=True)
 
-    @strawberry.field(description="The order it belongs to.")
+    @strawberry.field(description="The order it belongs to (not for carriers).")
     async def order(self, info: InfoT) -> Annotated[Order, strawberry.lazy("schema.order.types")]:
         from schema.order.types import Order
+
+        # A carrier is handed parcels, not orders: the customer's order is not its to read.
+        authorize(info, Role.ADMIN, Role.PARTNER, Role.CHANNEL, Role.CUSTOMER)
 
         return Order.of(await info.context.loader("order", order_by_id).load(self.row.order_id))
 

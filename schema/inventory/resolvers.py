@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import strawberry
@@ -17,6 +18,7 @@ from domain.inventory.models import InboundSupply as SupplyModel
 from domain.inventory.models import InboundSupplyLine as SupplyLineModel
 from schema.base import (
     InfoT,
+    UserError,
     authorize,
     claim_idempotency,
     complete_idempotency,
@@ -179,6 +181,7 @@ def _levels_result(levels: list[StockLevel], ignored: list[IgnoredStockLine]) ->
                 "sku": i.sku,
                 "reason": i.reason,
                 "at": i.last_counted_at.isoformat() if i.last_counted_at else None,
+                "onHand": i.on_hand,
             }
             for i in ignored
         ],
@@ -224,22 +227,27 @@ async def _adjusted(
     return levels
 
 
-def _levels_replay(result: dict[str, Any]) -> StockLevelsPayload:
-    import datetime as dt
-
+def _levels_replay(result: dict[str, Any], as_of: dt.datetime) -> StockLevelsPayload:
+    ignored = [
+        inventory.IgnoredLine(
+            line=i["line"],
+            sku=i["sku"],
+            reason=i["reason"],
+            counted_at=dt.datetime.fromisoformat(i["at"]) if i["at"] else None,
+            on_hand=i.get("onHand"),
+        )
+        for i in result.get("ignored", [])
+    ]
     return StockLevelsPayload(
         stock_levels=[StockLevel.from_json(d) for d in result.get("levels", [])],
-        ignored=[
-            IgnoredStockLine(
-                line=i["line"],
-                sku=i["sku"],
-                reason=i["reason"],
-                last_counted_at=dt.datetime.fromisoformat(i["at"]) if i["at"] else None,
-            )
-            for i in result.get("ignored", [])
-        ],
-        user_errors=[],
+        ignored=[IgnoredStockLine.of(i) for i in ignored],
+        user_errors=_stale(ignored, as_of),
     )
+
+
+def _stale(ignored: list[inventory.IgnoredLine], as_of: dt.datetime) -> list[UserError]:
+    """A STALE_COUNT userError per line not applied (the others were)."""
+    return [e for err in inventory.stale_count_errors(ignored, as_of) for e in user_errors(err)]
 
 
 @strawberry.type
@@ -247,8 +255,9 @@ class InventoryMutation:
     @strawberry.mutation(
         description=(
             "Absolute counts from a WMS or store, as of a moment, for one of the caller's locations. "
-            "All lines are validated first; lines older than the count in force are ignored and listed. "
-            "Idempotent by key."
+            "All lines are validated first; a line whose count is not newer than the count in force "
+            "is not applied, and says so in `userErrors` (code STALE_COUNT, one per line, its path "
+            "in `field`) and in `ignored`, while the other lines are applied. Idempotent by key."
         )
     )
     async def set_stock_levels(
@@ -261,7 +270,7 @@ class InventoryMutation:
                     info, uow.session, "setStockLevels", idempotency_key, input_dict(input)
                 )
                 if replay is not None:
-                    return _levels_replay(replay)
+                    return _levels_replay(replay, input.as_of)
                 result = await inventory.set_stock_levels(
                     uow.session,
                     principal,
@@ -275,6 +284,7 @@ class InventoryMutation:
                     now=info.context.now(),
                 )
                 levels = [StockLevel.of(r) for r in result.levels]
+                stale = _stale(result.ignored, input.as_of)
                 ignored = [IgnoredStockLine.of(i) for i in result.ignored]
                 await complete_idempotency(
                     info,
@@ -286,7 +296,7 @@ class InventoryMutation:
         except DomainError as exc:
             return StockLevelsPayload(stock_levels=[], user_errors=user_errors(exc))
         return StockLevelsPayload(
-            stock_levels=await with_locations(info, levels), ignored=ignored, user_errors=[]
+            stock_levels=await with_locations(info, levels), ignored=ignored, user_errors=stale
         )
 
     @strawberry.mutation(
@@ -404,7 +414,10 @@ class InventoryMutation:
         )
 
     @strawberry.mutation(
-        description="Cancel an open inbound supply: its units stop counting as incoming."
+        description=(
+            "Cancel an open inbound supply: its units stop counting as incoming. Safe to retry: "
+            "on a supply already cancelled it answers the supply as it is."
+        )
     )
     async def cancel_inbound_supply(self, info: InfoT, id: strawberry.ID) -> InboundSupplyPayload:
         principal = authorize(info, Role.ADMIN, Role.PARTNER)

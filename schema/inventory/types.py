@@ -103,10 +103,17 @@ class IgnoredStockLine:
     last_counted_at: dt.datetime | None = strawberry.field(
         description="`asOf` of the count in force."
     )
+    on_hand: strawberry.Private[int | None] = None
 
     @classmethod
     def of(cls, i: IgnoredLine) -> IgnoredStockLine:
-        return cls(line=i.line, sku=i.sku, reason=i.reason, last_counted_at=i.counted_at)
+        return cls(
+            line=i.line,
+            sku=i.sku,
+            reason=i.reason,
+            last_counted_at=i.counted_at,
+            on_hand=i.on_hand,
+        )
 
 
 @strawberry.type(description="Result of setStockLevels.")
@@ -118,7 +125,12 @@ class StockLevelsPayload:
         default_factory=list,
         description="Lines not applied because they are older than the count in force.",
     )
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was written, if so.")
+    user_errors: list[UserError] = strawberry.field(
+        description=(
+            "Why nothing was written, if so; or, code STALE_COUNT (one per line, with its path), "
+            "the lines not applied because a newer count is in force: the other lines were applied."
+        )
+    )
 
 
 @strawberry.type(description="Result of adjustStock.")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from domain.access.principal import Role
+from domain.events.catalog import concerns, public_payload
 from domain.order.queries import EventRow, LineRow, OrderRow
 from schema.base import JSON, Address, InfoT, Money, Node, UserError, to_global_id
 from schema.loaders import (
@@ -111,16 +113,22 @@ class OrderEvent:
     actor: str | None = strawberry.field(
         description="Who: a key's role and name, a customer, or system."
     )
-    payload: JSON | None = strawberry.field(description="Details, with stable keys per type.")
+    payload: JSON | None = strawberry.field(
+        description=(
+            "Details, with stable keys per type; ids are global ids (as `node(id:)` takes). A "
+            "partner is shown the part that concerns its locations."
+        )
+    )
 
     @classmethod
-    def of(cls, e: EventRow) -> OrderEvent:
+    def of(cls, e: EventRow, locations: frozenset[int] | None = None) -> OrderEvent:
         return cls(
             sequence=e.sequence,
             type=e.type,
             occurred_at=e.occurred_at,
             actor=e.actor,
-            payload=e.payload,  # type: ignore[arg-type]  # the JSON scalar takes any JSON value
+            # the JSON scalar takes any JSON value
+            payload=public_payload(e.type, e.payload, locations=locations),  # type: ignore[arg-type]
         )
 
 
@@ -252,7 +260,9 @@ class Order(Node):
             order = await session.get(OrderModel, self.row.id)
         return order.sourcing_decision if order else None  # type: ignore[return-value]
 
-    @strawberry.field(description="Its history, in sequence order.")
+    @strawberry.field(
+        description="Its history, in sequence order (a partner: the events that concern its locations)."
+    )
     async def events(
         self,
         info: InfoT,
@@ -268,6 +278,14 @@ class Order(Node):
         size = 100 if first is None else max(0, min(first, 100))
         async with info.context.session() as session:
             rows = await events_of(session, self.row.id, after_sequence or 0, size)
+        p = info.context.principal
+        if p.role is Role.PARTNER:
+            # What its webhooks and its event stream show it, no more.
+            return [
+                OrderEvent.of(e, p.location_ids)
+                for e in rows
+                if concerns(e.payload, p.location_ids)
+            ]
         return [OrderEvent.of(e) for e in rows]
 
 

@@ -57,7 +57,9 @@ class WebhookDeliveryStatus(Enum):
         "A subscription to order events, POSTed as signed JSON to a URL. Each request carries "
         "`X-OMS-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.<body>')>`, and "
         "`X-OMS-Event-Id`, `X-OMS-Topic`, `X-OMS-Delivery-Id`, `X-OMS-Timestamp`. Delivery "
-        "is at least once: deduplicate on the event id."
+        "is at least once: deduplicate on the event id. Ids in the body are global ids (as "
+        "`node(id:)` takes). A partner's receives the events that concern its locations "
+        "(`locationId`, or `locationIds` on order events), each shown in its part that does."
     )
 )
 class WebhookSubscription(Node):
@@ -141,7 +143,11 @@ class WebhookSubscriptionInput:
         )
     )
     topics: list[str] = strawberry.field(
-        description=f"Event types to receive, any of: {', '.join(webhooks.TOPICS)}."
+        description=(
+            f"Event types to receive, any of: {', '.join(webhooks.TOPICS)}. A partner may not "
+            "take CHANNEL_OUT_OF_STOCK, nor a channel INVENTORY_LOW_STOCK: they would never "
+            "reach it (UNAVAILABLE_TOPIC)."
+        )
     )
 
 

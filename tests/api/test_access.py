@@ -548,14 +548,15 @@ async def test_node_of_what_the_caller_may_not_see_answers_as_an_unknown_id(
 
 # ---------- the authorization matrix ----------
 
-ADMIN, CHANNEL, PARTNER, CUSTOMER, ANONYMOUS = (
+ADMIN, CHANNEL, PARTNER, CARRIER, CUSTOMER, ANONYMOUS = (
     "ADMIN",
     "CHANNEL",
     "PARTNER",
+    "CARRIER",
     "CUSTOMER",
     "ANONYMOUS",
 )
-PRINCIPALS = (ADMIN, CHANNEL, PARTNER, CUSTOMER, ANONYMOUS)
+PRINCIPALS = (ADMIN, CHANNEL, PARTNER, CARRIER, CUSTOMER, ANONYMOUS)
 EVERYONE = frozenset(PRINCIPALS)
 CATALOG_READERS = frozenset({ADMIN, CHANNEL, PARTNER})
 
@@ -563,7 +564,8 @@ CATALOG_READERS = frozenset({ADMIN, CHANNEL, PARTNER})
 # added here (and to MINIMAL below), or the tests of this section fail.
 MATRIX: dict[str, frozenset[str]] = {
     # Query
-    "node": frozenset({ADMIN, CHANNEL, PARTNER, CUSTOMER}),
+    # A carrier refetches the shipments handed to it, and nothing else.
+    "node": frozenset({ADMIN, CHANNEL, PARTNER, CARRIER, CUSTOMER}),
     "viewer": EVERYONE,
     "me": frozenset({CUSTOMER}),
     "apiKeys": frozenset({ADMIN}),
@@ -584,7 +586,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "orders": frozenset({ADMIN, CHANNEL}),
     "sourcingPreview": frozenset({ADMIN, CHANNEL}),
     "shipments": frozenset({ADMIN, PARTNER}),
-    "shipment": frozenset({ADMIN, PARTNER, CHANNEL, CUSTOMER}),
+    "shipment": frozenset({ADMIN, PARTNER, CARRIER, CHANNEL, CUSTOMER}),
     "return": frozenset({ADMIN, PARTNER, CHANNEL, CUSTOMER}),
     "webhookSubscriptions": frozenset({ADMIN, CHANNEL, PARTNER}),
     "webhookDeliveries": frozenset({ADMIN, CHANNEL, PARTNER}),
@@ -614,7 +616,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "shipShipment": frozenset({ADMIN, PARTNER}),
     "markReadyForPickup": frozenset({ADMIN, PARTNER}),
     "confirmPickup": frozenset({ADMIN, PARTNER}),
-    "recordTrackingEvent": frozenset({ADMIN, PARTNER}),
+    "recordTrackingEvent": frozenset({ADMIN, PARTNER, CARRIER}),
     "requestReturn": frozenset({ADMIN, CHANNEL, CUSTOMER}),
     "approveReturn": frozenset({ADMIN, CHANNEL}),
     "rejectReturn": frozenset({ADMIN, CHANNEL}),
@@ -780,7 +782,7 @@ MINIMAL: dict[str, tuple[str, Callable[[Ids], dict[str, Any]]]] = {
     ),
     "recordTrackingEvent": (
         'mutation($id: ID!) { recordTrackingEvent(input: {shipmentId: $id, eventId: "m-1", status: IN_TRANSIT,'
-        ' occurredAt: "2026-11-23T10:00:00Z"}) { shipment { status } duplicate userErrors { code } } }',
+        ' occurredAt: "2026-11-23T08:30:00Z"}) { shipment { status } duplicate userErrors { code } } }',
         lambda ids: {"id": ids["shipped"]},
     ),
     "return": (
@@ -894,6 +896,7 @@ async def credentials(api: Api, world: World) -> dict[str, str | None]:
         ADMIN: world.admin,
         CHANNEL: world.channel,
         PARTNER: world.keys["both-partner"],
+        CARRIER: world.keys["carrier"],  # COLISSIMO, the carrier of the world's parcels
         CUSTOMER: await world.customer_token(api),
         ANONYMOUS: None,
     }

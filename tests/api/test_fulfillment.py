@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from tests.conftest import Clock
 from tests.fixtures import World, variables
 from tests.support import Api
 
@@ -145,12 +147,15 @@ async def test_a_partner_cannot_act_on_another_locations_shipment(api: Api, worl
     assert work["shipments"]["edges"] == []
 
 
-async def test_late_out_of_order_and_failed_deliveries(api: Api, world: World) -> None:
+async def test_late_out_of_order_and_failed_deliveries(
+    api: Api, world: World, clock: Clock
+) -> None:
     order = await placed(api, world)
     shipment = order["shipments"][0]["id"]
     for name in ("StartPicking", "PackShipment"):
         await step(api, world.partner, name, shipment)
     await ship(api, world.partner, shipment)
+    clock.set(dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC))  # the scans are in the past
     assert (await track(api, world.partner, "e2", "OUT_FOR_DELIVERY", "2026-11-24T08:00:00+01:00"))[
         "shipment"
     ]["status"] == "OUT_FOR_DELIVERY"
@@ -289,3 +294,159 @@ async def test_pickup_codes_lock_after_five_wrong_attempts(api: Api, world: Worl
         )
         codes.append(answer["confirmPickup"]["userErrors"][0]["code"])
     assert codes == ["WRONG_PICKUP_CODE"] * 5 + ["PICKUP_LOCKED"]
+
+
+HISTORY = "query ($id: ID!) { order(id: $id) { events { sequence type } } }"
+
+
+async def history(api: Api, world: World, order: dict[str, Any]) -> list[tuple[int, str]]:
+    data = await api.run(HISTORY, {"id": order["id"]}, key=world.admin)
+    return [(e["sequence"], e["type"]) for e in data["order"]["events"]]
+
+
+async def test_a_step_sent_twice_answers_the_shipment_as_it_is_and_writes_nothing(
+    api: Api, world: World
+) -> None:
+    """A WMS that timed out sends the same request again: the state it asks for is the
+    state the shipment is in, so that is a success, and nothing is written twice."""
+    order = await placed(api, world)
+    shipment = order["shipments"][0]["id"]
+    for name, status in (("StartPicking", "PICKING"), ("PackShipment", "PACKED")):
+        first = await step(api, world.partner, name, shipment)
+        events = await history(api, world, order)
+        again = await step(api, world.partner, name, shipment)
+        assert again == first == {"shipment": {"id": shipment, "status": status}, "userErrors": []}
+        assert await history(api, world, order) == events
+    first = await ship(api, world.partner, shipment)
+    events, stock = await history(api, world, order), await levels(api, world, "TEE-BLUE-M")
+    again = await ship(api, world.partner, shipment)
+    assert again == first
+    assert again["shipment"]["status"] == "SHIPPED"
+    assert await history(api, world, order) == events
+    assert await levels(api, world, "TEE-BLUE-M") == stock  # the units left once
+
+    # Real conflicts are still refused, and change nothing.
+    other_number = await ship(api, world.partner, shipment, trackingNumber="6A99999999999")
+    assert other_number == {
+        "shipment": None,
+        "userErrors": [
+            {
+                "code": "CONFLICT",
+                "field": ["input", "trackingNumber"],
+                "message": "the shipment already shipped as COLISSIMO 6A12345678901; it cannot"
+                " ship again under another number",
+            }
+        ],
+    }
+    other_parcels = await ship(api, world.partner, shipment, parcels=[{"weightGrams": 2000}])
+    assert [(e["code"], e["field"]) for e in other_parcels["userErrors"]] == [
+        ("CONFLICT", ["input", "parcels"])
+    ]
+    backwards = await step(api, world.partner, "StartPicking", shipment)
+    assert [e["code"] for e in backwards["userErrors"]] == ["INVALID_TRANSITION"]
+    assert await history(api, world, order) == events
+    assert await levels(api, world, "TEE-BLUE-M") == stock
+
+
+async def test_a_shipment_the_carrier_already_scanned_still_answers_a_retried_ship(
+    api: Api, world: World
+) -> None:
+    order = await placed(api, world)
+    shipment = order["shipments"][0]["id"]
+    for name in ("StartPicking", "PackShipment"):
+        await step(api, world.partner, name, shipment)
+    await ship(api, world.partner, shipment)
+    await track(api, world.partner, "s1", "IN_TRANSIT", "2026-11-23T09:30:00+01:00")
+    events = await history(api, world, order)
+    again = await ship(api, world.partner, shipment)
+    assert again["userErrors"] == []
+    assert again["shipment"]["status"] == "IN_TRANSIT"
+    assert await history(api, world, order) == events
+
+
+async def test_pickup_steps_sent_twice_keep_the_code_and_write_nothing(
+    api: Api, world: World
+) -> None:
+    await api.op(
+        "SetStockLevels",
+        {
+            **variables("SetStockLevels"),
+            "input": {**variables("SetStockLevels")["input"], "location": "ST-PARIS-11"},
+        },
+        key=world.other_partner,
+    )
+    order = await placed(
+        api,
+        world,
+        delivery={"method": "PICKUP", "pickupLocation": "ST-PARIS-11"},
+        externalId="PICK-RETRY",
+    )
+    shipment = order["shipments"][0]["id"]
+    await step(api, world.other_partner, "StartPicking", shipment)
+    await step(api, world.other_partner, "MarkReadyForPickup", shipment)
+    token = await world.customer_token(api)
+    code = (await api.op("OrderTracking", {"id": order["id"]}, key=token))["order"]["shipments"][0][
+        "pickupCode"
+    ]
+    events = await history(api, world, order)
+
+    again = await step(api, world.other_partner, "MarkReadyForPickup", shipment)
+    assert again == {"shipment": {"id": shipment, "status": "READY_FOR_PICKUP"}, "userErrors": []}
+    tracking = await api.op("OrderTracking", {"id": order["id"]}, key=token)
+    assert tracking["order"]["shipments"][0]["pickupCode"] == code  # the customer's code holds
+    assert await history(api, world, order) == events
+
+    confirm = {"shipmentId": shipment, "pickupCode": code}
+    first = await api.op("ConfirmPickup", confirm, key=world.other_partner)
+    events = await history(api, world, order)
+    again = await api.op("ConfirmPickup", confirm, key=world.other_partner)
+    assert (
+        again
+        == first
+        == {
+            "confirmPickup": {"shipment": {"id": shipment, "status": "PICKED_UP"}, "userErrors": []}
+        }
+    )
+    assert await history(api, world, order) == events
+    wrong = "000000" if code != "000000" else "111111"
+    other = await api.op(
+        "ConfirmPickup", {"shipmentId": shipment, "pickupCode": wrong}, key=world.other_partner
+    )
+    assert other["confirmPickup"] == {
+        "shipment": None,
+        "userErrors": [
+            {
+                "code": "CONFLICT",
+                "field": ["pickupCode"],
+                "message": "the shipment was already picked up, with another code",
+            }
+        ],
+    }
+
+
+async def test_cancelling_an_inbound_supply_twice_answers_it_as_it_is(
+    api: Api, world: World
+) -> None:
+    created = await api.run(
+        'mutation { createInboundSupply(input: {reference: "PO-RETRY", kind: PURCHASE_ORDER, location: "WH-LYON",'
+        ' expectedAt: "2026-12-01T00:00:00Z", lines: [{sku: "MUG-STONE", quantity: 5}]})'
+        " { inboundSupply { id } userErrors { code } } }",
+        key=world.partner,
+    )
+    supply = created["createInboundSupply"]["inboundSupply"]["id"]
+    cancel = (
+        "mutation ($id: ID!) { cancelInboundSupply(id: $id) { inboundSupply { id status }"
+        " userErrors { code } } }"
+    )
+    first = await api.run(cancel, {"id": supply}, key=world.partner)
+    again = await api.run(cancel, {"id": supply}, key=world.partner)
+    assert (
+        again
+        == first
+        == {
+            "cancelInboundSupply": {
+                "inboundSupply": {"id": supply, "status": "CANCELLED"},
+                "userErrors": [],
+            }
+        }
+    )

@@ -85,6 +85,7 @@ async def test_older_count_is_ignored_and_reported(api: Api, world: World) -> No
         stockLevels { sku onHand } ignored { line sku reason lastCountedAt } userErrors { code } } }"""
     data = await api.run(query, stale, key=world.partner)
     assert data["setStockLevels"]["stockLevels"] == []
+    assert data["setStockLevels"]["userErrors"] == [{"code": "STALE_COUNT"}] * 2
     assert data["setStockLevels"]["ignored"] == [
         {
             "line": 0,
@@ -106,6 +107,53 @@ async def test_older_count_is_ignored_and_reported(api: Api, world: World) -> No
     data = await api.run(query, newer, key=world.partner)
     assert data["setStockLevels"]["stockLevels"] == [{"sku": "TEE-BLUE-M", "onHand": 100}]
     assert (await levels(api, world.admin, "TEE-BLUE-M"))["WH-LYON"]["safetyStock"] == 2  # kept
+
+
+async def test_a_stale_line_is_a_user_error_the_partner_document_sees(
+    api: Api, world: World
+) -> None:
+    """A WMS that reads only userErrors (as the shared partner document does) cannot miss
+    a line that was not applied; the other lines are applied."""
+    first = variables("SetStockLevels")
+    first["input"]["asOf"] = "2026-11-22T07:00:00Z"
+    first["input"]["levels"] = [{"sku": "MUG-STONE", "onHand": 36}]
+    first["idempotencyKey"] = "mugs-at-7"
+    assert (await api.op("SetStockLevels", first, key=world.partner))["setStockLevels"][
+        "userErrors"
+    ] == []
+    # A batch counted at 06:00 arrives late: the tees were never counted, the mugs were
+    # counted since.
+    late = variables("SetStockLevels")
+    late["idempotencyKey"] = "late-6"
+
+    data = await api.op("SetStockLevels", late, key=world.partner)
+
+    assert data == {
+        "setStockLevels": {
+            "stockLevels": [
+                {
+                    "sku": "TEE-BLUE-M",
+                    "location": {"code": "WH-LYON"},
+                    "onHand": 140,
+                    "reserved": 0,
+                    "available": 138,
+                }
+            ],
+            "userErrors": [
+                {
+                    "code": "STALE_COUNT",
+                    "field": ["input", "levels", "1"],
+                    "message": "MUG-STONE: not applied, this count (asOf 2026-11-22T06:00:00+00:00)"
+                    " is not newer than the count in force (counted at 2026-11-22T07:00:00+00:00,"
+                    " onHand now 36); the other lines were applied",
+                }
+            ],
+        }
+    }
+    assert (await levels(api, world.admin, "MUG-STONE"))["WH-LYON"]["onHand"] == 36
+    assert (await levels(api, world.admin, "TEE-BLUE-M"))["WH-LYON"]["onHand"] == 140
+    # The retry of the same request answers the same, error included.
+    assert await api.op("SetStockLevels", late, key=world.partner) == data
 
 
 async def test_a_batch_with_one_bad_line_writes_nothing_and_names_the_line(

@@ -260,6 +260,7 @@ async def test_cancel_order_releases_exactly_what_was_reserved(api: Api, world: 
     assert [(e["sequence"], e["type"]) for e in history["order"]["events"]] == [
         (1, "ORDER_PLACED"),
         (2, "ORDER_CANCELLED"),
+        (3, "SHIPMENT_STATUS_CHANGED"),  # its shipment, ALLOCATED -> CANCELLED
     ]
     assert (await api.run(LEDGER, key=world.admin))["ledgerDiscrepancies"] == []
 

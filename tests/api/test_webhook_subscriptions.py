@@ -179,6 +179,33 @@ async def test_unknown_topics_are_each_named_with_their_index(api: Api, world: W
     assert "'ALSO_NOPE'" in payload["userErrors"][1]["message"]
 
 
+async def test_a_topic_the_owner_would_never_receive_is_refused_not_left_silent(
+    api: Api, world: World, engine: Any
+) -> None:
+    everything = ["ORDER_PLACED", "INVENTORY_LOW_STOCK", "CHANNEL_OUT_OF_STOCK"]
+    partner = await subscribe(api, world.partner, topics=everything)
+    assert partner["userErrors"] == [
+        {
+            "code": "UNAVAILABLE_TOPIC",
+            "field": ["input", "topics", "2"],
+            "message": "a PARTNER subscription never receives CHANNEL_OUT_OF_STOCK: it concerns"
+            " a channel's sales, not a location",
+        }
+    ]
+    channel = await subscribe(api, world.channel, topics=everything)
+    assert [(e["code"], e["field"]) for e in channel["userErrors"]] == [
+        ("UNAVAILABLE_TOPIC", ["input", "topics", "1"])
+    ]
+    assert await subscription_rows(engine) == []
+    # Order events reach both (a partner for its locations); admins get every topic.
+    for key, topics in (
+        (world.partner, everything[:2]),
+        (world.channel, everything[::2]),
+        (world.admin, everything),
+    ):
+        assert (await subscribe(api, key, topics=topics))["userErrors"] == []
+
+
 async def test_plain_http_to_loopback_is_allowed_outside_production(api: Api, world: World) -> None:
     payload = await subscribe(api, world.partner, "http://127.0.0.1:8089/hook")
     assert payload["userErrors"] == []

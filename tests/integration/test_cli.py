@@ -57,6 +57,17 @@ def test_create_api_key_prints_the_secret_once(pg_server: str) -> None:
     assert "UNKNOWN_LOCATION" in bad.stderr
 
 
+def test_create_api_key_for_a_carrier_binds_it_to_its_carrier(pg_server: str) -> None:
+    out = _oms(
+        pg_server, "create-api-key", "--role", "CARRIER", "--name", "tms", "--carrier", "COLISSIMO"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("oms_")
+    missing = _oms(pg_server, "create-api-key", "--role", "CARRIER", "--name", "tms")
+    assert missing.returncode != 0
+    assert "REQUIRED: a CARRIER key is bound to one carrier" in missing.stderr
+
+
 def test_schema_command_prints_the_sdl() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "api", "schema"],

@@ -864,15 +864,16 @@ async def test_low_stock_alerts_once_per_crossing_and_out_of_stock_to_whom_may_s
     arq_redis: ArqRedis,
     run_jobs: Any,
 ) -> None:
-    topics = ["INVENTORY_LOW_STOCK", "CHANNEL_OUT_OF_STOCK"]
+    # Each to the alerts it may receive (a partner no channel's, a channel no location's).
+    low, out = ["INVENTORY_LOW_STOCK"], ["CHANNEL_OUT_OF_STOCK"]
     subscribers = {
-        "/admin": world.admin,
-        "/lyon": world.partner,
-        "/paris": world.other_partner,
-        "/web": world.channel,
-        "/marketplace": world.other_channel,
+        "/admin": (world.admin, low + out),
+        "/lyon": (world.partner, low),
+        "/paris": (world.other_partner, low),
+        "/web": (world.channel, out),
+        "/marketplace": (world.other_channel, out),
     }
-    for path, key in subscribers.items():
+    for path, (key, topics) in subscribers.items():
         data = await api.op(
             "CreateWebhookSubscription",
             {"input": {"url": receiver.url(path), "topics": topics}},
@@ -941,6 +942,9 @@ async def test_low_stock_alerts_once_per_crossing_and_out_of_stock_to_whom_may_s
         ("WH-LYON", 2),
         ("WH-LYON", 9),
     ]
+    # The pushed alerts carry the ids the API gives them (global ids), body and header.
+    pushed = [(r.body["id"], r.headers["x-oms-alert-id"]) for r in receiver.pushes("/lyon")]
+    assert pushed == [(e["node"]["id"], e["node"]["id"]) for e in reversed(lyon["edges"])]
     assert (await api.run(ALERTS, key=world.other_partner))["inventoryAlerts"]["totalCount"] == 0
     refused = await api.post(ALERTS, key=world.channel)
     assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"

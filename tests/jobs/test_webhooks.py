@@ -5,29 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
 import itertools
 import socket
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from arq.connections import ArqRedis
 
 from domain.db import UnitOfWork, driver_connection
 from domain.order.events import append_event
 from domain.ports import Job
+from domain.webhooks import delivery as webhook_delivery
 from domain.webhooks import service as webhooks
 from jobs.queue import ArqQueue
 from jobs.relay import CONSUMERS, relay_once
 from jobs.webhooks import deliver_webhook, sweep_webhooks
 from schema.base import to_global_id
 from tests.fixtures import World, make_key, variables
+from tests.jobs.receiver import Receiver, verify_signature
 from tests.support import Api
 
 SET = """mutation ($input: SetStockLevelsInput!, $idempotencyKey: String!) {
@@ -37,94 +33,6 @@ DELIVERIES = """query($status: WebhookDeliveryStatus) { webhookDeliveries(status
 REPLAY = """mutation($id: ID!) { replayWebhookDelivery(id: $id) {
   webhookDelivery { status attempts } userErrors { code } } }"""
 _counts = itertools.count()
-
-
-# --- a partner's receiver -----------------------------------------------------------
-
-
-def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """What a partner does with a request: check the HMAC and that it is fresh."""
-    parts = dict(p.split("=", 1) for p in headers["x-oms-signature"].split(","))
-    expected = hmac.new(
-        secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    return (
-        hmac.compare_digest(expected, parts["v1"])
-        and parts["t"] == headers["x-oms-timestamp"]
-        and abs(time.time() - int(parts["t"])) < 300
-    )
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    answered: int
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """An ASGI app recording every request and answering scripted status codes
-    (then `default`)."""
-
-    port: int
-    script: list[int] = field(default_factory=list)
-    default: int = 200
-    requests: list[Received] = field(default_factory=list)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        status = self.script.pop(0) if self.script else self.default
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.requests.append(Received(scope["path"], headers, body, status))
-        extra = [(b"location", self.url("/elsewhere").encode())] if 300 <= status < 400 else []
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"text/plain"), *extra],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"thanks"})
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    app = Receiver(port=sock.getsockname()[1])
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    await asyncio.wait_for(server.listening.wait(), 10)
-    yield app
-    server.should_exit = True
-    await task
-    sock.close()
 
 
 @pytest.fixture(autouse=True)
@@ -189,6 +97,12 @@ async def place_order(api: Api, world: World, external_id: str = "WEB-100045") -
     placed = (await api.op("PlaceOrder", v, key=world.channel))["placeOrder"]
     assert placed["userErrors"] == []
     return dict(placed["order"])
+
+
+async def location_id(api: Api, world: World, code: str) -> str:
+    """A location's global id, as the API gives it."""
+    data = await api.run("{ locations { id code } }", key=world.admin)
+    return next(str(x["id"]) for x in data["locations"] if x["code"] == code)
 
 
 async def fetch(sessionmaker: Any, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -264,9 +178,26 @@ async def test_an_order_placed_reaches_the_subscriber_once_signed(
         "globalSequence": event["stream_seq"],
         "occurredAt": "2026-11-23T09:00:00+00:00",  # the API's clock in tests
         "actor": "channel:web-fr storefront",
-        "data": orjson.loads(event["payload"]),
+        # Ids are the API's global ids, as node(id:) takes them.
+        "data": {
+            "status": "CONFIRMED",
+            "externalId": "WEB-100045",
+            "total": "66.70",
+            "currency": "EUR",
+            "skus": {"TEE-BLUE-M": 2, "MUG-STONE": 1},
+            "locationIds": [await location_id(api, world, "WH-LYON")],
+            "shipments": [
+                {
+                    "shipmentId": shipment["id"],
+                    "locationId": await location_id(api, world, "WH-LYON"),
+                    "method": "SHIP",
+                    "status": "ALLOCATED",
+                }
+                for shipment in order["shipments"]
+            ],
+        },
     }
-    assert request.json()["data"]["externalId"] == "WEB-100045"
+    assert orjson.loads(event["payload"])["externalId"] == "WEB-100045"
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
         "DELIVERED",
         1,
@@ -349,7 +280,9 @@ async def test_each_subscriber_gets_the_events_it_may_see(
         ("channel", "ORDER_PLACED"),
         ("channel", "SHIPMENT_STATUS_CHANGED"),
         ("channel-rotated", "ORDER_PLACED"),
-        # a partner sees events of its locations: the shipment's, not the order's
+        # a partner sees the events of its locations: the order placed there (its
+        # shipment is at WH-LYON) and the shipment's; Paris's partner neither
+        ("partner", "ORDER_PLACED"),
         ("partner", "SHIPMENT_STATUS_CHANGED"),
     }
     # Fanning out the same events again adds nothing.
@@ -359,7 +292,7 @@ async def test_each_subscriber_gets_the_events_it_may_see(
 
         again = await webhooks.fan_out(conn, await read_stream(conn, 0))
     assert again == []
-    assert len(await deliveries(sessionmaker)) == 6
+    assert len(await deliveries(sessionmaker)) == 7
 
 
 async def test_a_failing_receiver_is_retried_with_backoff_until_it_accepts(
@@ -535,7 +468,7 @@ async def test_an_attempt_whose_worker_died_is_retried_after_its_lease(
 
     # A worker claims the delivery, then dies before sending anything.
     async with UnitOfWork(sessionmaker) as uow:
-        claimed = await webhooks.claim_delivery(
+        claimed = await webhook_delivery.claim_delivery(
             await driver_connection(uow.session), d["id"], lease_seconds=1.5
         )
     assert claimed is not None and claimed.number == 1
