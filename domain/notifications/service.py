@@ -155,7 +155,13 @@ async def render(
         """
         SELECT n.id, n.kind, n.status, n.recipient, n.order_id, e.payload::text AS payload,
                o.number, o.currency, o.status AS order_status, o.delivery_method, o.pickup_location_id,
-               o.subtotal_minor, o.discount_minor, o.tax_minor, o.shipping_minor, o.total_minor,
+               -- The confirmation confirms the order as placed (its lines are shown as
+               -- placed), whatever was cancelled before the email went out.
+               coalesce(o.original_subtotal_minor, o.subtotal_minor) AS subtotal_minor,
+               coalesce(o.original_discount_minor, o.discount_minor) AS discount_minor,
+               coalesce(o.original_tax_minor, o.tax_minor) AS tax_minor,
+               coalesce(o.original_shipping_minor, o.shipping_minor) AS shipping_minor,
+               coalesce(o.original_total_minor, o.total_minor) AS total_minor,
                o.ship_name, o.ship_line1, o.ship_line2, o.ship_postal_code, o.ship_city, o.ship_country_code,
                cu.name AS customer_name
         FROM notifications n

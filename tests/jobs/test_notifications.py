@@ -268,6 +268,27 @@ async def test_order_confirmation_is_sent_once(
     assert len(inbox.messages) == 1
 
 
+async def test_a_confirmation_sent_after_a_partial_cancellation_shows_the_order_as_placed(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    order = await place_order(api, world)
+    tee = next(x["id"] for x in order["lines"] if x["sku"] == "TEE-BLUE-M")
+    cancelled = await api.run(
+        """mutation ($input: CancelOrderLinesInput!) { cancelOrderLines(input: $input) {
+             order { total { amount } } userErrors { code } } }""",
+        {"input": {"orderId": order["id"], "lines": [{"orderLineId": tee, "quantity": 1}]}},
+        key=world.channel,
+    )
+    assert cancelled["cancelOrderLines"]["order"]["total"] == {"amount": "41.80"}
+    await relayed(sessionmaker, queue, 1)
+    await run_jobs()
+    [msg] = inbox.to("camille@example.com")
+    text = body(msg)
+    # It confirms what was ordered: the lines and the amounts as placed, together.
+    assert "2 x Organic tee, blue, M (TEE-BLUE-M)  49.80 EUR" in text
+    assert "Total: 66.70 EUR" in text
+
+
 async def test_the_same_notification_run_twice_sends_one_email(
     api: Api,
     world: World,
