@@ -44,10 +44,18 @@ class Principal:
     location_ids: frozenset[int] = field(default_factory=frozenset)
     customer_id: int | None = None
     customer_email: str | None = None
+    # A customer token's: the API key that minted it (revoking the key ends the token).
+    issuing_key_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def credential_key_id(self) -> int | None:
+        """The API key this credential stands on: the key itself, or the key that minted
+        the customer token. While it is revoked, the credential is worth nothing."""
+        return self.api_key_id if self.api_key_id is not None else self.issuing_key_id
 
     @property
     def actor(self) -> str:
