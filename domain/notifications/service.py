@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from domain.events.stream import StreamEvent
+from domain.fulfillment.carriers import display_name
 from domain.money import Money
 from domain.notifications import templates as t
 from domain.ports import Job
@@ -300,6 +301,7 @@ async def _shipment_context(
     location_id = _int(payload.get("locationId"))
     if location_id is None and s is not None:
         location_id = s["location_id"]
+    carrier = pick("carrier", "carrier")  # a code; the customer reads its name
     store = await _location(conn, location_id) if common["kind"] == t.READY_FOR_PICKUP else None
     return t.EmailContext(
         **common,
@@ -307,7 +309,7 @@ async def _shipment_context(
             t.EmailLine(name=r["name"], sku=r["sku"], quantity=r["quantity"]) for r in items
         ),
         partial=int(shipments or 0) > 1,
-        carrier=pick("carrier", "carrier"),
+        carrier=display_name(carrier) if carrier else None,
         tracking_number=pick("trackingNumber", "tracking_number"),
         tracking_url=pick("trackingUrl", "tracking_url"),
         pickup_code=pick("pickupCode", "pickup_code"),

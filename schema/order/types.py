@@ -149,7 +149,7 @@ def _as_placed(original: int | None, current: int) -> int:
 
 @strawberry.type(description="One purchase, from any channel.")
 class Order(Node):
-    number: str = strawberry.field(description="Human number to read and say, e.g. 100045-7.")
+    number: str = strawberry.field(description="Human number to read and say, e.g. 100045-4.")
     external_id: str = strawberry.field(description="The channel's own id, unique per channel.")
     customer: Customer = strawberry.field(description="Who ordered.")
     status: OrderStatus = strawberry.field(description="Derived from lines and shipments.")

@@ -484,7 +484,8 @@ async def test_shipped_email_has_the_tracking_link(
     assert shipped["Subject"] == f"Your order {order['number']} is on its way"
     text = body(shipped)
     assert f"Track your parcel: {url}" in text
-    assert "Carrier: COLISSIMO" in text and "Tracking number: 6A1" in text
+    # The carrier by its name, not its code.
+    assert "Carrier: Colissimo" in text and "Tracking number: 6A1" in text
     assert "2 x Organic tee, blue, M (TEE-BLUE-M)" in text
     assert 'href="https://www.laposte.fr/outils/suivre-vos-envois?code=6A1&amp;x=1"' in body(
         shipped, "html"
@@ -532,7 +533,7 @@ async def test_pickup_delivery_and_failure_emails(
     assert "95 rue Oberkampf" in ready
     assert "Your pickup code: K7P2Q" in ready
     failed = body(by_subject[f"We couldn't deliver your order {number}"])
-    assert "COLISSIMO tried to deliver" in failed
+    assert "Colissimo tried to deliver" in failed
 
 
 def test_templates_escape_html_and_only_link_web_urls() -> None:
