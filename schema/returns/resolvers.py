@@ -13,7 +13,7 @@ from domain.access.principal import Role
 from domain.db import driver_connection
 from domain.errors import DomainError, NotFound
 from domain.order.queries import visible as order_visible
-from domain.returns import receiving
+from domain.returns import receiving, refunding
 from domain.returns import service as returns
 from domain.returns.queries import RefundRow, ReturnRow, refund_by_id
 from schema.base import (
@@ -530,7 +530,7 @@ class ReturnsMutation:
                     refund_id = int(replay["refundId"])
                     settle = False
                 else:
-                    plan = await returns.create_refund(
+                    plan = await refunding.create_refund(
                         await driver_connection(uow.session),
                         principal,
                         return_id=pk,
@@ -552,7 +552,7 @@ class ReturnsMutation:
                 )
                 if not result.pending:
                     async with info.context.uow() as uow:
-                        await returns.settle_refund(
+                        await refunding.settle_refund(
                             await driver_connection(uow.session),
                             principal,
                             refund_id=refund_id,
@@ -584,7 +584,7 @@ class ReturnsMutation:
             if pk is None:
                 raise NotFound("no such refund", field=["refundId"])
             async with info.context.uow() as uow:
-                await returns.settle_refund(
+                await refunding.settle_refund(
                     await driver_connection(uow.session),
                     principal,
                     refund_id=pk,
