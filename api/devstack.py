@@ -19,6 +19,7 @@ import urllib.request
 from types import FrameType
 
 from api.settings import Settings, forget_dev_servers, write_dev_servers
+from domain.access.keys import chosen_secret_problem
 
 PG_PORT_DEFAULT = 55432
 REDIS_PORT_DEFAULT = 56379
@@ -71,6 +72,13 @@ def run_dev(settings: Settings) -> int:
     from api.cli import migrate
     from api.demo import DEMO_KEYS, seed
 
+    if settings.admin_key is not None:
+        problem = chosen_secret_problem(settings.admin_key)
+        if problem is not None:
+            # Refused before anything starts: a key that could never authenticate would
+            # otherwise be stored and announced as the admin key.
+            print(f"OMS_ADMIN_KEY is not usable as an API key: {problem}", file=sys.stderr)
+            return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stack = contextlib.ExitStack()
     env = dict(os.environ)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime as dt
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,7 @@ _status: contextvars.ContextVar[tuple[int, str, dict[str, str]] | None] = contex
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
+logger = logging.getLogger(__name__)
 
 _STATUS_BY_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "RATE_LIMITED": 429}
 
@@ -68,13 +72,46 @@ def _status_for(result: ExecutionResult, modern: bool) -> int:
     return 200
 
 
-_expiry_watchers: set[asyncio.Task[None]] = set()
+# Where a WebSocket's scope keeps the task that watches its credential, cancelled when
+# the connection ends.
+_WATCHER = "oms.credential_watcher"
+# How often an open WebSocket asks whether the key its credential stands on was
+# revoked (through the authenticator's cache, so at most one query per key and cache
+# period in a process, however many sockets).
+MIN_REVOCATION_CHECK_SECONDS = 1.0
 
 
-async def _close_when_expired(websocket: WebSocket, seconds: float) -> None:
-    await asyncio.sleep(max(0.0, seconds))
+async def _watch_credential(
+    websocket: WebSocket,
+    authenticator: Authenticator,
+    authenticated: Authenticated,
+    clock: Callable[[], dt.datetime],
+) -> None:
+    """Close the socket (4401) when its credential expires, or once the API key it
+    stands on (the key, or the key that minted the customer token) is revoked."""
+    principal, expires_at = authenticated.principal, authenticated.expires_at
+    watch_key = principal.credential_key_id is not None
+    interval = max(authenticator.cache_seconds, MIN_REVOCATION_CHECK_SECONDS)
+    while True:
+        remaining = None if expires_at is None else (expires_at - clock()).total_seconds()
+        if remaining is not None and remaining <= 0:
+            reason = "credential expired"
+            break
+        if not watch_key:
+            assert remaining is not None
+            await asyncio.sleep(remaining)
+            continue
+        await asyncio.sleep(interval if remaining is None else min(interval, remaining))
+        try:
+            live = await authenticator.still_valid(principal)
+        except Exception:  # the database away for a moment: ask again next time
+            logger.warning("could not check a WebSocket's credential", exc_info=True)
+            continue
+        if not live:
+            reason = "credential revoked"
+            break
     with contextlib.suppress(Exception):
-        await websocket.close(code=4401, reason="credential expired")
+        await websocket.close(code=4401, reason=reason)
 
 
 class OmsGraphQL(GraphQL):
@@ -114,8 +151,12 @@ class OmsGraphQL(GraphQL):
                 await super().__call__(scope, receive, send)
             finally:
                 # However the socket ended (closed, dropped, cancelled), its place is
-                # free (the handler frees it first as it shuts down; this is the backstop).
+                # free (the handler frees it first as it shuts down; this is the
+                # backstop), and nothing watches its credential any more.
                 self.sockets.release(scope)
+                watcher = scope.get("state", {}).pop(_WATCHER, None)
+                if watcher is not None:
+                    watcher.cancel()
             return
         headers = dict(scope.get("headers") or [])
         accept = headers.get(b"accept", b"").decode("latin-1")
@@ -226,13 +267,24 @@ class OmsGraphQL(GraphQL):
                 raise TooManySockets(credential)
         context.principal = authenticated.principal
         context.principal_expires_at = authenticated.expires_at
-        if authenticated.expires_at is not None and isinstance(context.request, WebSocket):
-            # A customer token that expires closes the socket; the client must reconnect
-            # with a fresh one (and resume with afterSequence).
-            remaining = (authenticated.expires_at - self.services.clock()).total_seconds()
-            task = asyncio.create_task(_close_when_expired(context.request, remaining))
-            _expiry_watchers.add(task)
-            task.add_done_callback(_expiry_watchers.discard)
+        watched = (
+            authenticated.expires_at is not None
+            or authenticated.principal.credential_key_id is not None
+        )
+        if watched and isinstance(context.request, WebSocket):
+            # A customer token that expires, or a credential whose key is revoked, closes
+            # the socket; the client must reconnect with a valid one (and resume with
+            # afterSequence).
+            task = asyncio.create_task(
+                _watch_credential(
+                    context.request, self.authenticator, authenticated, self.services.clock
+                )
+            )
+            state = context.request.scope.setdefault("state", {})
+            previous = state.get(_WATCHER)
+            if previous is not None:  # a second connection_init is refused anyway
+                previous.cancel()
+            state[_WATCHER] = task
         return None
 
     async def process_result(

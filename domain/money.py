@@ -125,3 +125,17 @@ def split_by_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
     for i in order[:left]:
         floors[i] += 1
     return [sign * f for f in floors]
+
+
+def share_of_first_units(total: int, quantity: int, units: int) -> int:
+    """What the first `units` of `quantity` units carry of `total` minor units, the total
+    spread over the units by largest remainder with equal weights (the first
+    `total mod quantity` units carry one extra minor unit). Shares of consecutive units
+    add up exactly, so however a line's units are counted (refunded in several
+    refunds, or some cancelled and the rest kept) the parts make the whole."""
+    if not 0 <= units <= quantity:
+        raise ValueError("units must be between 0 and the quantity")
+    if quantity == 0:
+        return 0
+    base, extra = divmod(total, quantity)
+    return base * units + min(units, extra)

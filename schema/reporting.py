@@ -34,9 +34,11 @@ class OrdersByChannel:
     )
     revenue: list[Money] = strawberry.field(
         description=(
-            "Sum of the order totals as placed, one amount per currency of the channel's"
-            " orders (by currency code), fully cancelled orders excluded (a currency whose"
-            " orders were all cancelled shows 0). Exact: summed in minor units."
+            "Sum of the order totals, one amount per currency of the channel's orders (by"
+            " currency code): what the units still ordered are worth, so cancelled units"
+            " count in neither units nor revenue; fully cancelled orders excluded (a"
+            " currency whose orders were all cancelled shows 0). Refunds of returned units"
+            " are not taken off. Exact: summed in minor units."
         )
     )
 

@@ -1,7 +1,7 @@
 """carrier API keys: role CARRIER, bound to one carrier code
 
 Revision ID: c4rr1e7k3y01
-Revises: 5e1c7a0b9d21
+Revises: d7b3e9f0a112
 Create Date: 2026-12-03 18:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'c4rr1e7k3y01'
-down_revision: str | None = '5e1c7a0b9d21'
+down_revision: str | None = 'd7b3e9f0a112'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -26,8 +26,37 @@ CUSTOMER_TOKEN_DEFAULT_TTL = dt.timedelta(hours=1)
 _TOKEN_AUDIENCE = "oms:customer"  # noqa: S105 (a claim value, not a secret)
 
 
+# A secret chosen rather than generated (OMS_ADMIN_KEY, demo keys) must be at least
+# this long; generated secrets are `oms_` and 43 random characters.
+MIN_CHOSEN_SECRET_LENGTH = 24
+MAX_SECRET_LENGTH = 200
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def is_customer_token(credential: str) -> bool:
+    """Whether a bearer credential has the shape of a customer token: a JWT, three
+    base64url parts joined by two dots. Anything else is an API key's secret, whatever
+    its prefix (`oms_` is only what generated secrets start with)."""
+    return credential.count(".") == 2
+
+
+def chosen_secret_problem(secret: str) -> str | None:
+    """Why a chosen API key secret cannot be used, or None if it can: at least 24 and at
+    most 200 printable ASCII characters without spaces, and not shaped like a customer
+    token (two dots), which the service would read as one."""
+    if not MIN_CHOSEN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
+        return (
+            f"it must have {MIN_CHOSEN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters"
+            f" (it has {len(secret)})"
+        )
+    if not all("!" <= ch <= "~" for ch in secret):
+        return "it must be printable ASCII characters without spaces"
+    if is_customer_token(secret):
+        return "it must not contain exactly two dots (that is the shape of a customer token)"
+    return None
 
 
 def new_secret() -> str:
@@ -101,8 +130,9 @@ async def create_api_key(
         location_ids = [found[c] for c in codes if c in found]
     elif location_codes:
         errors.add("INVALID", "only PARTNER keys are bound to locations", ["input", "locations"])
-    if secret is not None and len(secret) < 16:
-        errors.add("INVALID", "a chosen secret must have at least 16 characters", ["secret"])
+    problem = chosen_secret_problem(secret) if secret is not None else None
+    if problem is not None:
+        errors.add("INVALID", f"a chosen secret is refused: {problem}", ["secret"])
     errors.raise_if_any()
 
     secret = secret or new_secret()
@@ -162,6 +192,17 @@ async def principal_for_secret(session: AsyncSession, secret: str) -> Principal 
     )
 
 
+async def api_key_is_live(session: AsyncSession, key_id: int) -> bool:
+    """Whether the key exists and is not revoked (what a customer token it minted needs)."""
+    return bool(
+        await session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        )
+    )
+
+
 async def ensure_admin_key(session: AsyncSession, secret: str, name: str = "OMS_ADMIN_KEY") -> None:
     """Make sure an admin key with this secret exists (development convenience)."""
     exists = await session.scalar(
@@ -182,14 +223,18 @@ def issue_customer_token(
     *,
     customer_id: int,
     channel_id: int,
+    api_key_id: int,
     email: str,
     ttl: dt.timedelta,
     now: dt.datetime,
 ) -> tuple[str, dt.datetime]:
+    """A signed token for one customer of a channel, minted by one of its API keys. The
+    key's id is in the token (`key`): revoking the key ends the tokens it minted."""
     expires_at = now + ttl
     claims = {
         "sub": str(customer_id),
         "ch": channel_id,
+        "key": api_key_id,
         "email": email,
         "aud": _TOKEN_AUDIENCE,
         "iat": int(now.timestamp()),
@@ -202,18 +247,27 @@ def principal_for_customer_token(
     signing_key: str, token: str, now: dt.datetime
 ) -> tuple[Principal, dt.datetime] | None:
     """The customer a valid, unexpired token names, with its expiry; None otherwise.
-    Expiry is judged by the service's clock, the same one that issued the token."""
+    Expiry is judged by the service's clock, the same one that issued the token. Whether
+    the key that minted it (`Principal.issuing_key_id`) is still live is the caller's
+    question (api/auth.py asks it through its cache of keys). A token without that
+    claim, minted before tokens carried it, is not valid: no key answers for it."""
     try:
         claims = jwt.decode(
             token,
             signing_key,
             algorithms=["HS256"],
             audience=_TOKEN_AUDIENCE,
-            options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub", "ch"]},
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "require": ["exp", "sub", "ch", "key"],
+            },
         )
     except jwt.PyJWTError:
         return None
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= now.timestamp():
+        return None
+    if not isinstance(claims["key"], int):
         return None
     principal = Principal(
         role=Role.CUSTOMER,
@@ -221,5 +275,6 @@ def principal_for_customer_token(
         channel_id=int(claims["ch"]),
         customer_id=int(claims["sub"]),
         customer_email=claims["email"],
+        issuing_key_id=claims["key"],
     )
     return principal, dt.datetime.fromtimestamp(claims["exp"], dt.UTC)

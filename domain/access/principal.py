@@ -47,10 +47,18 @@ class Principal:
     customer_email: str | None = None
     # The carrier code (e.g. COLISSIMO) a CARRIER key records tracking events for.
     carrier: str | None = None
+    # A customer token's: the API key that minted it (revoking the key ends the token).
+    issuing_key_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def credential_key_id(self) -> int | None:
+        """The API key this credential stands on: the key itself, or the key that minted
+        the customer token. While it is revoked, the credential is worth nothing."""
+        return self.api_key_id if self.api_key_id is not None else self.issuing_key_id
 
     @property
     def actor(self) -> str:

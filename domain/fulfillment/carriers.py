@@ -16,6 +16,24 @@ TRACKING_URLS = {
 }
 
 
+# How customers know them (emails name the carrier; codes are for systems).
+NAMES = {
+    "COLISSIMO": "Colissimo",
+    "CHRONOPOST": "Chronopost",
+    "DPD": "DPD",
+    "GLS": "GLS",
+    "UPS": "UPS",
+    "DHL": "DHL",
+    "FEDEX": "FedEx",
+    "MONDIAL_RELAY": "Mondial Relay",
+}
+
+
+def display_name(carrier: str) -> str:
+    """The carrier's name as a person reads it; a carrier we do not know, as given."""
+    return NAMES.get(carrier, carrier)
+
+
 def is_known(carrier: str) -> bool:
     return carrier in TRACKING_URLS
 

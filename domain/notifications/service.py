@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from domain.events.stream import StreamEvent
+from domain.fulfillment.carriers import display_name
 from domain.global_ids import global_id
 from domain.money import Money
 from domain.notifications import templates as t
@@ -149,7 +150,13 @@ async def render(
         """
         SELECT n.id, n.kind, n.status, n.recipient, n.order_id, e.payload::text AS payload,
                o.number, o.currency, o.status AS order_status, o.delivery_method, o.pickup_location_id,
-               o.subtotal_minor, o.discount_minor, o.tax_minor, o.shipping_minor, o.total_minor,
+               -- The confirmation confirms the order as placed (its lines are shown as
+               -- placed), whatever was cancelled before the email went out.
+               coalesce(o.original_subtotal_minor, o.subtotal_minor) AS subtotal_minor,
+               coalesce(o.original_discount_minor, o.discount_minor) AS discount_minor,
+               coalesce(o.original_tax_minor, o.tax_minor) AS tax_minor,
+               coalesce(o.original_shipping_minor, o.shipping_minor) AS shipping_minor,
+               coalesce(o.original_total_minor, o.total_minor) AS total_minor,
                o.ship_name, o.ship_line1, o.ship_line2, o.ship_postal_code, o.ship_city, o.ship_country_code,
                cu.name AS customer_name
         FROM notifications n
@@ -288,6 +295,7 @@ async def _shipment_context(
     location_id = _int(payload.get("locationId"))
     if location_id is None and s is not None:
         location_id = s["location_id"]
+    carrier = pick("carrier", "carrier")  # a code; the customer reads its name
     store = await _location(conn, location_id) if common["kind"] == t.READY_FOR_PICKUP else None
     return t.EmailContext(
         **common,
@@ -295,7 +303,7 @@ async def _shipment_context(
             t.EmailLine(name=r["name"], sku=r["sku"], quantity=r["quantity"]) for r in items
         ),
         partial=int(shipments or 0) > 1,
-        carrier=pick("carrier", "carrier"),
+        carrier=display_name(carrier) if carrier else None,
         tracking_number=pick("trackingNumber", "tracking_number"),
         tracking_url=pick("trackingUrl", "tracking_url"),
         pickup_code=pick("pickupCode", "pickup_code"),

@@ -62,7 +62,7 @@ class EmailContext:
     store_address: tuple[str, ...] = ()
     pickup_code: str | None = None
     # Returns
-    return_number: str | None = None  # the RMA number, e.g. "R100001-8"
+    return_number: str | None = None  # the RMA number, e.g. "RMA-100045-4-1"
     return_to_name: str | None = None  # the location that receives the parcel
     return_to_address: tuple[str, ...] = ()
     label_url: str | None = None  # the printable return label (a path or an http(s) URL)

@@ -1,5 +1,6 @@
 """Cancelling orders, whole or in part: only what has not shipped, releasing its
-reservations in the same transaction."""
+reservations in the same transaction, and taking the cancelled units' money off the
+order's amounts (domain/order/totals.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from domain.db import driver_connection
 from domain.errors import Collector, InvalidState, NotFound
 from domain.events import catalog as events
 from domain.inventory.service import Movement, lock_rows, post_movements
+from domain.money import Money
 from domain.order.events import append_event
 from domain.order.status import LineQuantities, order_status
+from domain.order.totals import refresh_totals
 
 # Before SHIPPED a shipment can still be stopped; its units are still on the shelf.
 CANCELLABLE = frozenset({"PENDING", "ALLOCATED", "PICKING", "PACKED", "READY_FOR_PICKUP"})
@@ -39,7 +42,7 @@ class _ShipmentLine:
 async def lock_order(conn: Any, principal: Principal, order_id: int, field: list[str | int]) -> Any:
     """The order row, locked; an order the caller may not see does not exist."""
     row = await conn.fetchrow(
-        "SELECT id, channel_id, customer_id, status, number FROM orders WHERE id = $1 FOR UPDATE",
+        "SELECT id, channel_id, customer_id, status, number, currency FROM orders WHERE id = $1 FOR UPDATE",
         order_id,
     )
     if row is None or not principal.can_see_customer(row["channel_id"], row["customer_id"]):
@@ -196,6 +199,7 @@ async def cancel(
         "SELECT id, location_id, method, status FROM shipments WHERE id = ANY($1::bigint[]) ORDER BY id",
         touched,
     )
+    totals = await refresh_totals(conn, order_id)
     await append_event(
         conn,
         order_id=order_id,
@@ -219,6 +223,10 @@ async def cancel(
                 }
                 for r in rows
             ),
+            # What the order is worth now (units still ordered), a decimal string like
+            # ORDER_PLACED's `total`.
+            "total": str(Money(totals.total, order["currency"])),
+            "currency": order["currency"],
         },
         now=now,
     )

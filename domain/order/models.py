@@ -79,6 +79,13 @@ class Order(Base):
     tax_minor: Mapped[int] = mapped_column(server_default="0")
     shipping_minor: Mapped[int] = mapped_column(server_default="0")
     total_minor: Mapped[int] = mapped_column()
+    # The amounts above are those of the units still ordered (domain/order/totals.py);
+    # these keep them as placed, written by the first change (NULL: none yet).
+    original_subtotal_minor: Mapped[int | None] = mapped_column()
+    original_discount_minor: Mapped[int | None] = mapped_column()
+    original_tax_minor: Mapped[int | None] = mapped_column()
+    original_shipping_minor: Mapped[int | None] = mapped_column()
+    original_total_minor: Mapped[int | None] = mapped_column()
     sourcing_decision: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Last per-order event sequence; bumped under the order's row lock, so the
     # sequence is gap-free and in commit order for each order.

@@ -1,5 +1,5 @@
 """Order numbers people can read and say on the phone: six or more digits from a
-sequence and a check digit (Luhn), e.g. 100045-7; a typo is caught before a search."""
+sequence and a check digit (Luhn), e.g. 100045-4; a typo is caught before a search."""
 
 from __future__ import annotations
 

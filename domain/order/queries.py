@@ -19,7 +19,8 @@ ORDER_COLUMNS = """o.id, o.number, o.channel_id, c.code AS channel_code, o.exter
     o.return_status, o.delivery_method, o.service_level, o.pickup_location_id, o.split_preference, o.ship_name,
     o.ship_line1, o.ship_line2, o.ship_city, o.ship_postal_code, o.ship_country_code, o.company,
     o.purchase_order_number, o.sales_rep, o.subtotal_minor, o.discount_minor, o.tax_minor, o.shipping_minor,
-    o.total_minor, o.placed_at, o.last_event_sequence"""
+    o.total_minor, o.placed_at, o.last_event_sequence, o.original_subtotal_minor, o.original_discount_minor,
+    o.original_tax_minor, o.original_shipping_minor, o.original_total_minor"""
 ORDER_FROM = (
     "orders o JOIN channels c ON c.id = o.channel_id JOIN customers cu ON cu.id = o.customer_id"
 )
@@ -59,6 +60,12 @@ class OrderRow:
     total_minor: int
     placed_at: dt.datetime
     last_event_sequence: int
+    # The amounts as placed, once a cancellation changed those above (None: unchanged).
+    original_subtotal_minor: int | None = None
+    original_discount_minor: int | None = None
+    original_tax_minor: int | None = None
+    original_shipping_minor: int | None = None
+    original_total_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,11 @@ Orders report, per channel (channels with orders in the range, by code):
 - `orders`: orders placed, fully cancelled ones included;
 - `units`: units ordered net of cancellations (`quantity - quantity_cancelled`);
 - `revenue`: per currency of the channel's orders, the sum of order totals
-  (`total_minor`), fully cancelled orders (status `CANCELLED`) excluded; a currency
-  whose orders were all cancelled shows 0. Totals are as placed: a partial
-  cancellation does not change an order's total.
+  (`total_minor`), fully cancelled orders (status `CANCELLED`, worth 0) excluded; a
+  currency whose orders were all cancelled shows 0. An order's total is that of the
+  units still ordered (domain/order/totals.py), so revenue and units count the same
+  units: a partial cancellation takes its units off both. Refunds of returned units
+  are not taken off (the Returns report covers returns).
 
 Orders report, over all channels:
 - `fill_rate`: units allocated at placement / units ordered, over the lines

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
 from domain.db import driver_connection
+from domain.returns.models import REASON_LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class ReturnLabel:
     order_number: str
     sender: tuple[str, ...]
     recipient: tuple[str, ...]
-    lines: tuple[tuple[str, int, str], ...]  # sku, quantity, reason
+    lines: tuple[tuple[str, str, int, str], ...]  # sku, product name, quantity, reason (words)
 
 
 async def load_return_label(
@@ -48,7 +49,8 @@ async def load_return_label(
     elif not principal.can_see_customer(row["channel_id"], row["customer_id"]):
         return None
     lines = await conn.fetch(
-        "SELECT sku, quantity, reason_code FROM return_lines WHERE return_id = $1 ORDER BY id",
+        "SELECT rl.sku, COALESCE(p.name, rl.sku) AS name, rl.quantity, rl.reason_code"
+        " FROM return_lines rl LEFT JOIN products p ON p.sku = rl.sku WHERE rl.return_id = $1 ORDER BY rl.id",
         return_id,
     )
 
@@ -73,7 +75,10 @@ async def load_return_label(
             f"{row['postal_code']} {row['city']}",
             row["country_code"],
         ),
-        lines=tuple((r["sku"], r["quantity"], r["reason_code"]) for r in lines),
+        lines=tuple(
+            (r["sku"], r["name"], r["quantity"], REASON_LABELS.get(r["reason_code"], "Other"))
+            for r in lines
+        ),
     )
 
 
@@ -89,8 +94,8 @@ def _qr_svg(text: str, size: float = 120) -> str:
 def render_label_html(label: ReturnLabel) -> str:
     e = html.escape
     lines = "".join(
-        f"<tr><td>{e(sku)}</td><td>{qty}</td><td>{e(reason)}</td></tr>"
-        for sku, qty, reason in label.lines
+        f"<tr><td>{e(name)}</td><td>{e(sku)}</td><td>{qty}</td><td>{e(reason)}</td></tr>"
+        for sku, name, qty, reason in label.lines
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Return {e(label.number)}</title>
@@ -104,5 +109,5 @@ table {{ border-collapse: collapse; margin-top: 8mm; }} td, th {{ border-bottom:
 <h2>From</h2><address>{e(chr(10).join(label.sender))}</address></div>
 <div>{_qr_svg(label.number)}</div></div>
 <p>Cut along the dashed line and stick it on the parcel. Put a copy of this page inside.</p>
-<table><thead><tr><th>SKU</th><th>Units</th><th>Reason</th></tr></thead><tbody>{lines}</tbody></table>
+<table><thead><tr><th>Item</th><th>SKU</th><th>Units</th><th>Reason</th></tr></thead><tbody>{lines}</tbody></table>
 </body></html>"""

@@ -42,6 +42,18 @@ REASONS = (
     "UNDELIVERABLE",
     "OTHER",
 )
+# How a person reads each reason (labels, emails); the codes are for statistics.
+REASON_LABELS = {
+    "WRONG_SIZE": "Wrong size",
+    "DAMAGED": "Damaged",
+    "DEFECTIVE": "Defective",
+    "NOT_AS_DESCRIBED": "Not as described",
+    "WRONG_ITEM": "Wrong item",
+    "NO_LONGER_NEEDED": "No longer needed",
+    "LATE_DELIVERY": "Arrived late",
+    "UNDELIVERABLE": "Could not be delivered",
+    "OTHER": "Other",
+}
 INITIATORS = ("CUSTOMER", "MERCHANT", "CARRIER")
 CONDITIONS = ("NEW", "GOOD", "DAMAGED", "DEFECTIVE")
 DISPOSITIONS = ("RESTOCK", "REPAIR", "DISPOSE", "RETURN_TO_VENDOR")
@@ -57,7 +69,8 @@ class Return(Base):
     )
 
     id: Mapped[int] = id_column()
-    number: Mapped[str] = mapped_column(String(20), unique=True)
+    # RMA-<order number>-<n> (domain/returns/numbers.py); earlier cases R<sequence>-<check>.
+    number: Mapped[str] = mapped_column(String(32), unique=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(16))

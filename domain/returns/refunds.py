@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.money import share_of_first_units
+
 
 def paid_share(line_total: int, quantity: int, units: int) -> int:
-    """What the first `units` units of a line paid, of `line_total` over `quantity`."""
-    if not 0 <= units <= quantity:
-        raise ValueError("units must be between 0 and the line's quantity")
-    if quantity == 0:
-        return 0
-    base, extra = divmod(line_total, quantity)
-    return base * units + min(units, extra)
+    """What the first `units` units of a line paid, of `line_total` over `quantity`.
+    Cancelled units are a line's last ones (domain/order/totals.py), so the units
+    refunded, always among those kept, are refunded from the order's current total."""
+    return share_of_first_units(line_total, quantity, units)
 
 
 def refund_units(line_total: int, quantity: int, already_refunded: int, units: int) -> int:

@@ -1,5 +1,6 @@
-"""Return cases: request, approve or reject, receive (restock, repair, dispose, return to
-vendor), complete repairs, refund, cancel; and carrier returns of undeliverable parcels.
+"""Return cases: request, approve or reject, complete repairs, cancel; and carrier
+returns of undeliverable parcels. Receiving parcels is domain/returns/receiving.py,
+refunding them domain/returns/refunding.py.
 
 Every operation locks the order row first (the order every writer follows), so two
 returns racing for the last returnable unit are decided one after the other.
@@ -16,12 +17,11 @@ import orjson
 
 from domain.access.principal import Principal, Role
 from domain.errors import Collector, DomainError, InvalidState, NotFound
-from domain.inventory.service import Movement, lock_levels, lock_rows, post_movements
+from domain.inventory.service import Movement, lock_rows, post_movements
 from domain.order.events import append_event
-from domain.order.numbers import format_number
 from domain.order.status import return_status
-from domain.returns.models import CONDITIONS, DISPOSITIONS, REASONS
-from domain.returns.refunds import RefundLine, refund_line
+from domain.returns.models import REASONS
+from domain.returns.numbers import format_return_number
 
 OPEN = ("REQUESTED", "APPROVED", "IN_TRANSIT")
 RECEIVABLE = ("APPROVED", "IN_TRANSIT")
@@ -38,14 +38,6 @@ class ReturnLineRequest:
     quantity: int
     reason_code: str
     reason_note: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptLine:
-    sku: str
-    quantity: int
-    condition: str
-    disposition: str
 
 
 async def _lock_order(
@@ -241,9 +233,7 @@ async def request_return(
     errors.raise_if_any()
     status = "APPROVED" if within_policy else "REQUESTED"
     location = await _receiving_location(conn, order_id, [line.order_line_id for line in lines])
-    number = format_number(
-        int(await conn.fetchval("SELECT nextval('return_number_seq')")), prefix="R"
-    )
+    number = await _next_number(conn, order_id, order["number"])
     return_id = await conn.fetchval(
         "INSERT INTO returns (number, order_id, channel_id, status, initiated_by, receiving_location_id, requested_by,"
         " requested_at, approved_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) RETURNING id",
@@ -272,6 +262,13 @@ async def request_return(
     if status == "APPROVED":
         await _incoming(conn, principal, ret, now)
     return int(return_id)
+
+
+async def _next_number(conn: Any, order_id: int, order_number: str) -> str:
+    """The next case's number of this order (domain/returns/numbers.py). The order row is
+    locked, so two cases of one order cannot take the same position."""
+    cases = await conn.fetchval("SELECT count(*) FROM returns WHERE order_id = $1", order_id)
+    return format_return_number(order_number, int(cases) + 1)
 
 
 async def _incoming(conn: Any, principal: Principal, ret: Any, now: dt.datetime) -> None:
@@ -381,165 +378,6 @@ async def cancel(conn: Any, principal: Principal, return_id: int, now: dt.dateti
     await _event(conn, principal, ret, "CANCELLED", ret["status"], now)
 
 
-async def find_for_receipt(
-    conn: Any,
-    principal: Principal,
-    *,
-    return_id: int | None,
-    order_number: str | None,
-    location_id: int,
-) -> int:
-    """The case a warehouse is receiving: by return id, or by the order number it types
-    (the open case of that order expected at this location)."""
-    if return_id is not None:
-        return return_id
-    if not order_number:
-        raise DomainError(
-            "give returnId or orderNumber", field=["input", "orderNumber"], code="REQUIRED"
-        )
-    found = await conn.fetchval(
-        "SELECT r.id FROM returns r JOIN orders o ON o.id = r.order_id WHERE o.number = $1"
-        " AND r.receiving_location_id = $2 AND r.status IN ('APPROVED', 'IN_TRANSIT') ORDER BY r.id LIMIT 1",
-        order_number.strip(),
-        location_id,
-    )
-    if found is None:
-        raise ReturnNotFound(
-            f"no return of order {order_number} is expected here", field=["input", "orderNumber"]
-        )
-    return int(found)
-
-
-async def receive(
-    conn: Any,
-    principal: Principal,
-    *,
-    return_id: int,
-    location_id: int,
-    lines: Sequence[ReceiptLine],
-    now: dt.datetime,
-) -> str:
-    """Record what arrived, line by line, with its condition and disposition; stock moves
-    at once (RESTOCK: available again; REPAIR: quarantined in `damaged`)."""
-    ret = await _lock_return(conn, principal, return_id, receiving=True)
-    if ret["receiving_location_id"] != location_id:
-        raise DomainError(
-            "this return is expected at another location",
-            field=["input", "location"],
-            code="WRONG_LOCATION",
-        )
-    if ret["status"] not in RECEIVABLE:
-        raise InvalidState(
-            f"the return is {ret['status']}; it cannot be received", field=["input", "returnId"]
-        )
-    expected = {
-        r["sku"]: r
-        for r in await conn.fetch(
-            "SELECT id, order_line_id, sku, quantity, quantity_received FROM return_lines WHERE return_id = $1 FOR UPDATE",
-            return_id,
-        )
-    }
-    errors = Collector()
-    taken: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        at: list[str | int] = ["input", "lines", i]
-        row = expected.get(line.sku)
-        if row is None:
-            errors.add("UNKNOWN_SKU", f"{line.sku} is not on this return", [*at, "sku"])
-            continue
-        if line.condition not in CONDITIONS:
-            errors.add("INVALID", f"unknown condition {line.condition!r}", [*at, "condition"])
-        if line.disposition not in DISPOSITIONS:
-            errors.add("INVALID", f"unknown disposition {line.disposition!r}", [*at, "disposition"])
-        left = row["quantity"] - row["quantity_received"] - taken.get(line.sku, 0)
-        if not 1 <= line.quantity <= left:
-            errors.add(
-                "EXCEEDS_EXPECTED",
-                f"{line.sku}: {left} units are still expected",
-                [*at, "quantity"],
-            )
-        taken[line.sku] = taken.get(line.sku, 0) + max(line.quantity, 0)
-    errors.raise_if_any()
-
-    movements = []
-    column = {
-        "RESTOCK": "quantity_restocked",
-        "REPAIR": "quantity_repair",
-        "DISPOSE": "quantity_disposed",
-        "RETURN_TO_VENDOR": "quantity_to_vendor",
-    }
-    for line in lines:
-        row = expected[line.sku]
-        await conn.execute(
-            f"UPDATE return_lines SET quantity_received = quantity_received + $2, {column[line.disposition]} ="
-            f" {column[line.disposition]} + $2, condition = $3, disposition = $4 WHERE id = $1",
-            row["id"],
-            line.quantity,
-            line.condition,
-            line.disposition,
-        )
-        await conn.execute(
-            "UPDATE order_lines SET quantity_returned = quantity_returned + $2 WHERE id = $1",
-            row["order_line_id"],
-            line.quantity,
-        )
-        if line.disposition == "RESTOCK":
-            movements.append(
-                Movement(
-                    line.sku,
-                    location_id,
-                    "RETURN_RESTOCK",
-                    on_hand_delta=line.quantity,
-                    reason=line.condition,
-                    reference=f"return:{return_id}",
-                )
-            )
-        elif line.disposition == "REPAIR":
-            movements.append(
-                Movement(
-                    line.sku,
-                    location_id,
-                    "QUARANTINE",
-                    on_hand_delta=line.quantity,
-                    damaged_delta=line.quantity,
-                    reason=line.condition,
-                    reference=f"return:{return_id}",
-                )
-            )
-    if movements:
-        await lock_levels(conn, location_id, [m.sku for m in movements])
-        await post_movements(conn, movements, actor=principal.actor, now=now)
-    complete = not await conn.fetchval(
-        "SELECT 1 FROM return_lines WHERE return_id = $1 AND quantity_received < quantity",
-        return_id,
-    )
-    status = "RECEIVED" if complete else ret["status"]
-    await conn.execute(
-        "UPDATE returns SET status = $2, received_at = COALESCE(received_at, $3), updated_at = $3 WHERE id = $1",
-        return_id,
-        status,
-        now,
-    )
-    await _event(
-        conn,
-        principal,
-        ret,
-        status,
-        ret["status"],
-        now,
-        received=[
-            {
-                "sku": x.sku,
-                "quantity": x.quantity,
-                "condition": x.condition,
-                "disposition": x.disposition,
-            }
-            for x in lines
-        ],
-    )
-    return status
-
-
 async def complete_repair(
     conn: Any,
     principal: Principal,
@@ -602,167 +440,6 @@ async def complete_repair(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RefundPlan:
-    refund_id: int
-    amount: int
-    currency: str
-    pending_lines: list[RefundLine]
-
-
-async def create_refund(
-    conn: Any,
-    principal: Principal,
-    *,
-    return_id: int,
-    include_shipping: bool | None,
-    now: dt.datetime,
-) -> RefundPlan:
-    """Price and record a refund of the received, not yet refunded units (PENDING).
-    The units are marked refunded now, so a second refund cannot take them again."""
-    ret = await _lock_return(conn, principal, return_id)
-    if ret["status"] not in ("RECEIVED", "INSPECTED", "APPROVED", "IN_TRANSIT", "REFUNDED"):
-        raise InvalidState(
-            f"the return is {ret['status']}: nothing received to refund", field=["returnId"]
-        )
-    order = await conn.fetchrow(
-        "SELECT o.currency, o.shipping_minor, c.return_policy::text AS policy FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.id = $1",
-        ret["order_id"],
-    )
-    rows = await conn.fetch(
-        """
-        SELECT rl.id, rl.order_line_id, rl.quantity_received - rl.quantity_refunded AS units,
-               l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor,
-               COALESCE((SELECT sum(rl2.quantity_refunded) FROM return_lines rl2 WHERE rl2.order_line_id = l.id), 0) AS already
-        FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id
-        WHERE rl.return_id = $1 AND rl.quantity_received > rl.quantity_refunded ORDER BY rl.id FOR UPDATE OF rl
-        """,
-        return_id,
-    )
-    if not rows:
-        raise DomainError(
-            "nothing received on this return is left to refund",
-            field=["returnId"],
-            code="NOTHING_TO_REFUND",
-        )
-    lines = [
-        refund_line(
-            order_line_id=r["order_line_id"],
-            unit_price=r["unit_price_minor"],
-            quantity=r["quantity"],
-            discount=r["discount_minor"],
-            tax=r["tax_minor"],
-            already=r["already"],
-            units=r["units"],
-        )
-        for r in rows
-    ]
-    policy = orjson.loads(order["policy"] or "{}")
-    wants_shipping = (
-        policy.get("refundShipping", False) if include_shipping is None else include_shipping
-    )
-    shipping = 0
-    if wants_shipping:
-        refunded_shipping = await conn.fetchval(
-            "SELECT COALESCE(sum(shipping_minor), 0) FROM refunds WHERE order_id = $1 AND status <> 'FAILED'",
-            ret["order_id"],
-        )
-        shipping = max(0, order["shipping_minor"] - refunded_shipping)
-    amount = sum(line.amount for line in lines) + shipping
-    await conn.execute(
-        "UPDATE return_lines rl SET quantity_refunded = quantity_received FROM unnest($1::bigint[]) AS t(id) WHERE rl.id = t.id",
-        [r["id"] for r in rows],
-    )
-    refund_id = await conn.fetchval(
-        "INSERT INTO refunds (return_id, order_id, currency, amount_minor, shipping_minor, lines, includes_shipping, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING id",
-        return_id,
-        ret["order_id"],
-        order["currency"],
-        amount,
-        shipping,
-        orjson.dumps(
-            [
-                {"orderLineId": x.order_line_id, "units": x.units, "amount": x.amount, "tax": x.tax}
-                for x in lines
-            ]
-        ).decode(),
-        bool(wants_shipping),
-        now,
-    )
-    return RefundPlan(int(refund_id), amount, order["currency"], lines)
-
-
-async def settle_refund(
-    conn: Any,
-    principal: Principal,
-    *,
-    refund_id: int,
-    succeeded: bool,
-    provider_reference: str | None,
-    error: str | None,
-    now: dt.datetime,
-) -> str:
-    """The provider's answer. A failed refund gives its units back to be refunded again."""
-    row = await conn.fetchrow(
-        "SELECT return_id, status, lines::text AS lines FROM refunds WHERE id = $1", refund_id
-    )
-    if row is None:
-        raise NotFound("no such refund", field=["refundId"])
-    ret = await _lock_return(conn, principal, row["return_id"])
-    refund = await conn.fetchrow("SELECT status FROM refunds WHERE id = $1 FOR UPDATE", refund_id)
-    if refund["status"] != "PENDING":
-        return str(refund["status"])  # an answer heard twice changes nothing
-    status = "SUCCEEDED" if succeeded else "FAILED"
-    await conn.execute(
-        "UPDATE refunds SET status = $2, provider_reference = COALESCE($3, provider_reference), error = $4, settled_at = $5 WHERE id = $1",
-        refund_id,
-        status,
-        provider_reference,
-        error,
-        now,
-    )
-    if not succeeded:
-        for line in orjson.loads(row["lines"]):
-            await conn.execute(
-                "UPDATE return_lines SET quantity_refunded = quantity_refunded - $3 WHERE return_id = $1 AND order_line_id = $2",
-                row["return_id"],
-                line["orderLineId"],
-                line["units"],
-            )
-        await _event(
-            conn,
-            principal,
-            ret,
-            ret["status"],
-            ret["status"],
-            now,
-            refund={"id": refund_id, "status": status},
-        )
-        return status
-    all_refunded = not await conn.fetchval(
-        "SELECT 1 FROM return_lines WHERE return_id = $1 AND (quantity_refunded < quantity_received OR quantity_received < quantity)",
-        row["return_id"],
-    )
-    new_status = "REFUNDED" if all_refunded else ret["status"]
-    await conn.execute(
-        "UPDATE returns SET status = $2, refunded_at = $3, updated_at = $3 WHERE id = $1",
-        row["return_id"],
-        new_status,
-        now,
-    )
-    await _event(
-        conn,
-        principal,
-        ret,
-        new_status,
-        ret["status"],
-        now,
-        refund={"id": refund_id, "status": status},
-    )
-    return status
-
-
 async def open_carrier_return(
     conn: Any, principal: Principal, *, shipment_id: int, now: dt.datetime
 ) -> int:
@@ -772,15 +449,15 @@ async def open_carrier_return(
     shipment = await conn.fetchrow(
         "SELECT order_id, location_id FROM shipments WHERE id = $1", shipment_id
     )
-    order = await conn.fetchrow("SELECT channel_id FROM orders WHERE id = $1", shipment["order_id"])
+    order = await conn.fetchrow(
+        "SELECT channel_id, number FROM orders WHERE id = $1", shipment["order_id"]
+    )
     lines = await conn.fetch(
         "SELECT order_line_id, sku, quantity - quantity_cancelled AS quantity FROM shipment_lines"
         " WHERE shipment_id = $1 AND quantity > quantity_cancelled",
         shipment_id,
     )
-    number = format_number(
-        int(await conn.fetchval("SELECT nextval('return_number_seq')")), prefix="R"
-    )
+    number = await _next_number(conn, shipment["order_id"], order["number"])
     return_id = await conn.fetchval(
         "INSERT INTO returns (number, order_id, channel_id, status, initiated_by, receiving_location_id, shipment_id,"
         " requested_by, requested_at, approved_at, updated_at) VALUES ($1, $2, $3, 'APPROVED', 'CARRIER', $4, $5, $6, $7, $7, $7)"

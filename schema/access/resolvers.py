@@ -249,7 +249,13 @@ class AccessMutation:
         [view] = await _api_key_view(info, [key.id])
         return ApiKeyPayload(api_key=view, secret=secret, user_errors=[])
 
-    @strawberry.mutation(description="Revoke an API key: it stops working at once.")
+    @strawberry.mutation(
+        description=(
+            "Revoke an API key. It stops working within the service's key cache time"
+            " (OMS_AUTH_CACHE_SECONDS, 1 s by default), and so do the customer tokens it minted;"
+            " WebSockets opened with either are closed (4401) soon after."
+        )
+    )
     async def revoke_api_key(self, info: InfoT, id: strawberry.ID) -> RevokeApiKeyPayload:
         authorize(info, DomainRole.ADMIN)
         pk = pk_of(id, "ApiKey")
@@ -266,7 +272,9 @@ class AccessMutation:
     @strawberry.mutation(
         description=(
             "Mint a short-lived token for one customer of the calling channel, for the customer's "
-            "own app or tracking page. The channel vouches for the customer's identity."
+            "own app or tracking page. The channel vouches for the customer's identity. The "
+            "token stands on the API key that minted it: revoking that key ends the token (and "
+            "closes the WebSockets it opened) as it ends the key."
         )
     )
     async def issue_customer_token(
@@ -281,7 +289,7 @@ class AccessMutation:
         ] = None,
     ) -> CustomerTokenPayload:
         principal = authorize(info, DomainRole.CHANNEL)
-        assert principal.channel_id is not None
+        assert principal.channel_id is not None and principal.api_key_id is not None
         ttl = (
             keys.CUSTOMER_TOKEN_DEFAULT_TTL
             if ttl_seconds is None
@@ -305,6 +313,7 @@ class AccessMutation:
             info.context.services.token_signing_key,
             customer_id=customer_id,
             channel_id=principal.channel_id,
+            api_key_id=principal.api_key_id,
             email=email,
             ttl=ttl,
             now=info.context.now(),

@@ -71,8 +71,12 @@ class OrderLine(Node):
     sku: str = strawberry.field(description="The SKU.")
     quantity: int = strawberry.field(description="Units ordered.")
     unit_price: Money = strawberry.field(description="Price of one unit.")
-    discount: Money = strawberry.field(description="Discount on the whole line.")
-    tax: Money = strawberry.field(description="Tax included in the line's amount.")
+    discount: Money = strawberry.field(
+        description="Discount on the whole line as placed (all `quantity` units)."
+    )
+    tax: Money = strawberry.field(
+        description="Tax included in the line's amount as placed (all `quantity` units)."
+    )
     quantity_cancelled: int = strawberry.field(description="Units cancelled.")
     quantity_allocated: int = strawberry.field(
         description="Units allocated to a location (reserved)."
@@ -101,6 +105,20 @@ class OrderLine(Node):
             quantity_returned=r.quantity_returned,
             order_pk=r.order_id,
         )
+
+
+@strawberry.type(
+    description=(
+        "An order's amounts as placed, before any cancellation: its history. Cancelled"
+        " units come off the order's own amounts, never off these."
+    )
+)
+class OrderTotals:
+    subtotal: Money = strawberry.field(description="Sum of unit price x quantity ordered.")
+    discount: Money = strawberry.field(description="Sum of the line discounts.")
+    tax: Money = strawberry.field(description="Tax included in the amounts.")
+    shipping: Money = strawberry.field(description="Shipping charged.")
+    total: Money = strawberry.field(description="subtotal - discount + shipping.")
 
 
 @strawberry.type(description="One thing that happened to an order.")
@@ -132,20 +150,44 @@ class OrderEvent:
         )
 
 
+def _as_placed(original: int | None, current: int) -> int:
+    """An amount as placed: kept apart once a cancellation changed it, else the current."""
+    return current if original is None else original
+
+
 @strawberry.type(description="One purchase, from any channel.")
 class Order(Node):
-    number: str = strawberry.field(description="Human number to read and say, e.g. 100045-7.")
+    number: str = strawberry.field(description="Human number to read and say, e.g. 100045-4.")
     external_id: str = strawberry.field(description="The channel's own id, unique per channel.")
     customer: Customer = strawberry.field(description="Who ordered.")
     status: OrderStatus = strawberry.field(description="Derived from lines and shipments.")
     return_status: ReturnStatus = strawberry.field(description="Where its returns stand.")
     placed_at: dt.datetime = strawberry.field(description="When it was placed.")
     currency: str = strawberry.field(description="ISO 4217 currency of all its amounts.")
-    subtotal: Money = strawberry.field(description="Sum of unit price x quantity.")
-    discount: Money = strawberry.field(description="Sum of line discounts.")
-    tax: Money = strawberry.field(description="Tax included in the amounts.")
-    shipping: Money = strawberry.field(description="Shipping charged.")
-    total: Money = strawberry.field(description="subtotal - discount + shipping.")
+    subtotal: Money = strawberry.field(
+        description="Sum of unit price x units still ordered (cancelled units excluded)."
+    )
+    discount: Money = strawberry.field(
+        description=(
+            "Discount on the units still ordered: each line's discount spread over its units"
+            " to the minor unit, as refunds spread it, cancelled units taking their share."
+        )
+    )
+    tax: Money = strawberry.field(
+        description="Tax included in the amounts of the units still ordered, spread the same way."
+    )
+    shipping: Money = strawberry.field(
+        description="Shipping charged: as placed while any unit is still ordered, 0 once all are cancelled."
+    )
+    total: Money = strawberry.field(
+        description=(
+            "subtotal - discount + shipping: what the units still ordered are worth. Refunds"
+            " of returned units are not taken off (see the returns' refunds)."
+        )
+    )
+    original_totals: OrderTotals = strawberry.field(
+        description="The amounts as placed, kept as history whatever was cancelled since."
+    )
     delivery_method: str = strawberry.field(description="SHIP or PICKUP.")
     service_level: str | None = strawberry.field(description="STANDARD or EXPRESS, when shipped.")
     split_preference: str = strawberry.field(description="CONSOLIDATE or FASTEST, as sourced.")
@@ -170,6 +212,13 @@ class Order(Node):
             tax=Money.of(r.tax_minor, c),
             shipping=Money.of(r.shipping_minor, c),
             total=Money.of(r.total_minor, c),
+            original_totals=OrderTotals(
+                subtotal=Money.of(_as_placed(r.original_subtotal_minor, r.subtotal_minor), c),
+                discount=Money.of(_as_placed(r.original_discount_minor, r.discount_minor), c),
+                tax=Money.of(_as_placed(r.original_tax_minor, r.tax_minor), c),
+                shipping=Money.of(_as_placed(r.original_shipping_minor, r.shipping_minor), c),
+                total=Money.of(_as_placed(r.original_total_minor, r.total_minor), c),
+            ),
             delivery_method=r.delivery_method,
             service_level=r.service_level,
             split_preference=r.split_preference,

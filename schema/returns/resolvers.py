@@ -13,6 +13,7 @@ from domain.access.principal import Role
 from domain.db import driver_connection
 from domain.errors import DomainError, NotFound
 from domain.order.queries import visible as order_visible
+from domain.returns import receiving, refunding
 from domain.returns import service as returns
 from domain.returns.queries import RefundRow, ReturnRow, refund_by_id
 from schema.base import (
@@ -148,7 +149,13 @@ class ReturnLine:
 
 @strawberry.type(description="A return case (RMA).")
 class Return(Node):
-    number: str = strawberry.field(description="RMA number to print on the parcel, e.g. R100000-9.")
+    number: str = strawberry.field(
+        description=(
+            "RMA number to print on the parcel: RMA-, the order's number and the case's position"
+            " among the order's returns, e.g. RMA-100045-4-2 (the order's second return). Cases"
+            " opened before this form keep numbers like R100000-9."
+        )
+    )
     status: ReturnCaseStatus = strawberry.field(description="Where it stands.")
     initiated_by: ReturnInitiator = strawberry.field(
         description="Customer, merchant, or carrier (undeliverable)."
@@ -237,6 +244,21 @@ class ReturnPayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")
 
 
+@strawberry.type(description="Result of receiveReturn.")
+class ReceiveReturnPayload:
+    return_: Return | None = strawberry.field(
+        name="return",
+        description=(
+            "The case the parcel was received into, as it now stands; when it filled several"
+            " cases of one order, the oldest of them (all are in `returns`)."
+        ),
+    )
+    returns: list[Return] = strawberry.field(
+        description="Every case the parcel was received into, oldest first."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")
+
+
 @strawberry.type(description="Result of refundReturn.")
 class RefundPayload:
     refund: Refund | None = strawberry.field(description="The refund.")
@@ -271,13 +293,29 @@ class ReceiveReturnLineInput:
     disposition: Disposition = strawberry.field(description="What becomes of them.")
 
 
-@strawberry.input(description="A parcel of returned goods arriving at a location.")
+@strawberry.input(
+    description=(
+        "A parcel of returned goods arriving at a location, named by one of returnId,"
+        " returnNumber or orderNumber."
+    )
+)
 class ReceiveReturnInput:
     location: str = strawberry.field(description="The receiving location's code.")
     lines: list[ReceiveReturnLineInput] = strawberry.field(description="What arrived.")
     return_id: strawberry.ID | None = strawberry.field(default=None, description="The case, or:")
     order_number: str | None = strawberry.field(
-        default=None, description="The order number typed by the warehouse."
+        default=None,
+        description=(
+            "The order number typed by the warehouse, e.g. 100045-4: what arrived is matched"
+            " against every open case of that order expected here, oldest first. Or:"
+        ),
+    )
+    return_number: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The RMA number on the label or parcel, e.g. RMA-100045-4-1 (cases opened before"
+            " this form have numbers like R100000-9, read too)."
+        ),
     )
 
 
@@ -393,61 +431,58 @@ class ReturnsMutation:
 
     @strawberry.mutation(
         description=(
-            "Receive returned units at a location, by return id or order number: per SKU the quantity, "
-            "condition and disposition. RESTOCK makes them available at once; REPAIR quarantines them. "
-            "Idempotent by key."
+            "Receive a parcel of returned units at a location, named by its case (returnId, or the "
+            "returnNumber on its label) or by its order's number: per SKU the quantity, condition and "
+            "disposition. By order number, the parcel may hold several open cases of that order: each "
+            "SKU is matched against every open case expected at this location, oldest first (UNKNOWN_SKU "
+            "only for a SKU on none of them). RESTOCK makes units available at once; REPAIR quarantines "
+            "them. Idempotent by key."
         )
     )
     async def receive_return(
         self, info: InfoT, input: ReceiveReturnInput, idempotency_key: str
-    ) -> ReturnPayload:
+    ) -> ReceiveReturnPayload:
         principal = authorize(info, Role.ADMIN, Role.PARTNER)
+        fingerprint = input_dict(input)
+        if fingerprint.get("return_number") is None:  # as requests were fingerprinted before it
+            fingerprint.pop("return_number", None)
         try:
+            parcel = receiving.Parcel(
+                location_code=input.location,
+                lines=[
+                    receiving.ReceiptLine(x.sku, x.quantity, x.condition.value, x.disposition.value)
+                    for x in input.lines
+                ],
+                return_id=_return_pk(input.return_id, ["input", "returnId"])
+                if input.return_id
+                else None,
+                return_number=input.return_number,
+                order_number=input.order_number,
+            )
             async with info.context.uow() as uow:
-                conn = await driver_connection(uow.session)
-                location_id = await conn.fetchval(
-                    "SELECT id FROM locations WHERE code = $1", input.location
-                )
-                if location_id is None or not principal.can_act_at_location(location_id):
-                    raise NotFound(
-                        f"no location {input.location!r}",
-                        field=["input", "location"],
-                        code="UNKNOWN_LOCATION",
-                    )
                 replay = await claim_idempotency(
-                    info, uow.session, "receiveReturn", idempotency_key, input_dict(input)
+                    info, uow.session, "receiveReturn", idempotency_key, fingerprint
                 )
                 if replay is not None:
-                    return_id = int(replay["returnId"])
+                    return_ids = [int(x) for x in replay.get("returnIds") or [replay["returnId"]]]
                 else:
-                    return_id = await returns.find_for_receipt(
-                        conn,
-                        principal,
-                        return_id=_return_pk(input.return_id, ["input", "returnId"])
-                        if input.return_id
-                        else None,
-                        order_number=input.order_number,
-                        location_id=location_id,
-                    )
-                    await returns.receive(
-                        conn,
-                        principal,
-                        return_id=return_id,
-                        location_id=location_id,
-                        lines=[
-                            returns.ReceiptLine(
-                                x.sku, x.quantity, x.condition.value, x.disposition.value
-                            )
-                            for x in input.lines
-                        ],
-                        now=info.context.now(),
+                    return_ids = await receiving.receive_parcel(
+                        await driver_connection(uow.session), principal, parcel, info.context.now()
                     )
                     await complete_idempotency(
-                        info, uow.session, "receiveReturn", idempotency_key, {"returnId": return_id}
+                        info,
+                        uow.session,
+                        "receiveReturn",
+                        idempotency_key,
+                        {"returnId": return_ids[0], "returnIds": return_ids},
                     )
         except DomainError as exc:
-            return ReturnPayload(return_=None, user_errors=user_errors(exc))
-        return ReturnPayload(return_=await load_return(info, return_id), user_errors=[])
+            return ReceiveReturnPayload(return_=None, returns=[], user_errors=user_errors(exc))
+        cases = [await load_return(info, pk) for pk in return_ids]
+        found = [c for c in cases if c is not None]
+        return ReceiveReturnPayload(
+            return_=found[0] if found else None, returns=found, user_errors=[]
+        )
 
     @strawberry.mutation(
         description="Repaired units go back to stock (RESTOCK) or are written off (WRITE_OFF)."
@@ -495,7 +530,7 @@ class ReturnsMutation:
                     refund_id = int(replay["refundId"])
                     settle = False
                 else:
-                    plan = await returns.create_refund(
+                    plan = await refunding.create_refund(
                         await driver_connection(uow.session),
                         principal,
                         return_id=pk,
@@ -517,7 +552,7 @@ class ReturnsMutation:
                 )
                 if not result.pending:
                     async with info.context.uow() as uow:
-                        await returns.settle_refund(
+                        await refunding.settle_refund(
                             await driver_connection(uow.session),
                             principal,
                             refund_id=refund_id,
@@ -549,7 +584,7 @@ class ReturnsMutation:
             if pk is None:
                 raise NotFound("no such refund", field=["refundId"])
             async with info.context.uow() as uow:
-                await returns.settle_refund(
+                await refunding.settle_refund(
                     await driver_connection(uow.session),
                     principal,
                     refund_id=pk,

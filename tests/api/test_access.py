@@ -370,6 +370,7 @@ async def test_an_expired_customer_token_is_401(
             signing_key,
             customer_id=int(claims["sub"]),
             channel_id=int(claims["ch"]),
+            api_key_id=int(claims["key"]),
             email=claims["email"],
             ttl=dt.timedelta(hours=1),
             now=now,

@@ -268,6 +268,27 @@ async def test_order_confirmation_is_sent_once(
     assert len(inbox.messages) == 1
 
 
+async def test_a_confirmation_sent_after_a_partial_cancellation_shows_the_order_as_placed(
+    api: Api, world: World, sessionmaker: Any, queue: ArqQueue, run_jobs: Any, inbox: Inbox
+) -> None:
+    order = await place_order(api, world)
+    tee = next(x["id"] for x in order["lines"] if x["sku"] == "TEE-BLUE-M")
+    cancelled = await api.run(
+        """mutation ($input: CancelOrderLinesInput!) { cancelOrderLines(input: $input) {
+             order { total { amount } } userErrors { code } } }""",
+        {"input": {"orderId": order["id"], "lines": [{"orderLineId": tee, "quantity": 1}]}},
+        key=world.channel,
+    )
+    assert cancelled["cancelOrderLines"]["order"]["total"] == {"amount": "41.80"}
+    await relayed(sessionmaker, queue, 1)
+    await run_jobs()
+    [msg] = inbox.to("camille@example.com")
+    text = body(msg)
+    # It confirms what was ordered: the lines and the amounts as placed, together.
+    assert "2 x Organic tee, blue, M (TEE-BLUE-M)  49.80 EUR" in text
+    assert "Total: 66.70 EUR" in text
+
+
 async def test_the_same_notification_run_twice_sends_one_email(
     api: Api,
     world: World,
@@ -463,7 +484,8 @@ async def test_shipped_email_has_the_tracking_link(
     assert shipped["Subject"] == f"Your order {order['number']} is on its way"
     text = body(shipped)
     assert f"Track your parcel: {url}" in text
-    assert "Carrier: COLISSIMO" in text and "Tracking number: 6A1" in text
+    # The carrier by its name, not its code.
+    assert "Carrier: Colissimo" in text and "Tracking number: 6A1" in text
     assert "2 x Organic tee, blue, M (TEE-BLUE-M)" in text
     assert 'href="https://www.laposte.fr/outils/suivre-vos-envois?code=6A1&amp;x=1"' in body(
         shipped, "html"
@@ -511,7 +533,7 @@ async def test_pickup_delivery_and_failure_emails(
     assert "95 rue Oberkampf" in ready
     assert "Your pickup code: K7P2Q" in ready
     failed = body(by_subject[f"We couldn't deliver your order {number}"])
-    assert "COLISSIMO tried to deliver" in failed
+    assert "Colissimo tried to deliver" in failed
 
 
 def test_templates_escape_html_and_only_link_web_urls() -> None:
