@@ -38,6 +38,7 @@ from schema.inventory.types import (
     InboundSupplyLine,
     InboundSupplyLineInput,
     InboundSupplyPayload,
+    InboundSupplyStatus,
     LedgerDiscrepancy,
     LowStockItem,
     SetStockLevelsInput,
@@ -80,7 +81,7 @@ async def load_supply(info: InfoT, supply_id: int) -> InboundSupply | None:
             id=to_global_id("InboundSupply", supply.id),
             reference=supply.reference,
             kind=InboundSupplyKind(supply.kind),
-            status=supply.status,
+            status=InboundSupplyStatus(supply.status),
             expected_at=supply.expected_at,
             lines=[
                 InboundSupplyLine(
@@ -154,12 +155,15 @@ class InventoryQuery:
         description="Open inbound supply (purchase orders, transfers) the caller may see."
     )
     async def inbound_supplies(
-        self, info: InfoT, location: str | None = None, status: str | None = "OPEN"
+        self,
+        info: InfoT,
+        location: str | None = None,
+        status: InboundSupplyStatus | None = InboundSupplyStatus.OPEN,
     ) -> list[InboundSupply]:
         principal = authorize(info, Role.ADMIN, Role.PARTNER)
         query = select(SupplyModel.id).order_by(SupplyModel.expected_at, SupplyModel.id).limit(500)
-        if status:
-            query = query.where(SupplyModel.status == status)
+        if status is not None:
+            query = query.where(SupplyModel.status == status.value)
         if principal.role is Role.PARTNER:
             query = query.where(SupplyModel.location_id.in_(principal.location_ids))
         if location:

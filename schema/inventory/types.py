@@ -236,11 +236,20 @@ class InboundSupplyLine:
     quantity_received: int = strawberry.field(description="Units received so far.")
 
 
+@strawberry.enum(description="Where an inbound supply stands.")
+class InboundSupplyStatus(Enum):
+    OPEN = "OPEN"
+    RECEIVED = "RECEIVED"
+    CANCELLED = "CANCELLED"
+
+
 @strawberry.type(description="A purchase order or transfer on its way.")
 class InboundSupply(Node):
     reference: str = strawberry.field(description="Unique reference.")
     kind: InboundSupplyKind = strawberry.field(description="Purchase order or transfer.")
-    status: str = strawberry.field(description="OPEN, RECEIVED or CANCELLED.")
+    status: InboundSupplyStatus = strawberry.field(
+        description="OPEN until all of it is received (RECEIVED) or it is CANCELLED."
+    )
     expected_at: dt.datetime = strawberry.field(description="When it is expected.")
     lines: list[InboundSupplyLine] = strawberry.field(description="What is expected and received.")
     location_id: strawberry.Private[int]

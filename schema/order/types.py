@@ -11,6 +11,7 @@ import strawberry
 from domain.access.principal import Role
 from domain.events.catalog import concerns, public_payload
 from domain.order.queries import EventRow, LineRow, OrderRow
+from schema.availability.resolvers import DeliveryMethod, ServiceLevel, SplitPreference
 from schema.base import JSON, Address, InfoT, Money, Node, UserError, to_global_id
 from schema.loaders import (
     channel_by_id,
@@ -188,9 +189,9 @@ class Order(Node):
     original_totals: OrderTotals = strawberry.field(
         description="The amounts as placed, kept as history whatever was cancelled since."
     )
-    delivery_method: str = strawberry.field(description="SHIP or PICKUP.")
-    service_level: str | None = strawberry.field(description="STANDARD or EXPRESS, when shipped.")
-    split_preference: str = strawberry.field(description="CONSOLIDATE or FASTEST, as sourced.")
+    delivery_method: DeliveryMethod = strawberry.field(description="Shipped, or collected.")
+    service_level: ServiceLevel | None = strawberry.field(description="When shipped.")
+    split_preference: SplitPreference = strawberry.field(description="As sourced.")
     shipping_address: Address | None = strawberry.field(description="Where it goes, when shipped.")
     b2b: B2BDetails | None = strawberry.field(description="B2B details, on B2B channels.")
     row: strawberry.Private[OrderRow]
@@ -219,9 +220,9 @@ class Order(Node):
                 shipping=Money.of(_as_placed(r.original_shipping_minor, r.shipping_minor), c),
                 total=Money.of(_as_placed(r.original_total_minor, r.total_minor), c),
             ),
-            delivery_method=r.delivery_method,
-            service_level=r.service_level,
-            split_preference=r.split_preference,
+            delivery_method=DeliveryMethod(r.delivery_method),
+            service_level=ServiceLevel(r.service_level) if r.service_level else None,
+            split_preference=SplitPreference(r.split_preference),
             shipping_address=(
                 Address(
                     name=r.ship_name,

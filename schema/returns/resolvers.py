@@ -319,12 +319,20 @@ class ReceiveReturnInput:
     )
 
 
+@strawberry.enum(description="What becomes of repaired units.")
+class RepairOutcome(Enum):
+    RESTOCK = "RESTOCK"
+    WRITE_OFF = "WRITE_OFF"
+
+
 @strawberry.input(description="Finish repairing quarantined units.")
 class CompleteRepairInput:
     return_id: strawberry.ID = strawberry.field(description="The case.")
     sku: str = strawberry.field(description="The SKU.")
     quantity: int = strawberry.field(description="Units repaired.")
-    outcome: str = strawberry.field(description="RESTOCK (back to available stock) or WRITE_OFF.")
+    outcome: RepairOutcome = strawberry.field(
+        description="RESTOCK (back to available stock) or WRITE_OFF."
+    )
 
 
 def _return_pk(id: str | None, field: list[str]) -> int:
@@ -495,7 +503,7 @@ class ReturnsMutation:
                 return_id=pk,
                 sku=input.sku,
                 quantity=input.quantity,
-                outcome=input.outcome,
+                outcome=input.outcome.value,
                 now=now,
             )
 

@@ -820,7 +820,7 @@ MINIMAL: dict[str, tuple[str, Callable[[Ids], dict[str, Any]]]] = {
         lambda ids: {"id": ids["return-approved"]},
     ),
     "completeRepair": (
-        'mutation($id: ID!) { completeRepair(input: {returnId: $id, sku: "MUG-STONE", quantity: 1, outcome: "RESTOCK"})'
+        'mutation($id: ID!) { completeRepair(input: {returnId: $id, sku: "MUG-STONE", quantity: 1, outcome: RESTOCK})'
         " { return { status } userErrors { code } } }",
         lambda ids: {"id": ids["return-repairing"]},
     ),

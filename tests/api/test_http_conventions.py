@@ -469,3 +469,24 @@ async def test_healthz_and_readyz(api: Api) -> None:
     ready = await api.http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "postgres": "ok", "redis": "ok"}
+
+
+async def test_fields_with_a_closed_set_of_values_are_enums(api: Api) -> None:
+    """Clients generate types from the schema: a closed set of values is an enum, never a
+    string documented as one."""
+    from graphql import GraphQLEnumType, get_named_type
+
+    schema = build_schema()._schema
+    expected = {
+        ("Order", "deliveryMethod"): "DeliveryMethod",
+        ("Order", "serviceLevel"): "ServiceLevel",
+        ("Order", "splitPreference"): "SplitPreference",
+        ("InboundSupply", "status"): "InboundSupplyStatus",
+        ("CompleteRepairInput", "outcome"): "RepairOutcome",
+    }
+    for (type_name, field_name), enum_name in expected.items():
+        field_type = get_named_type(schema.get_type(type_name).fields[field_name].type)  # type: ignore[union-attr]
+        assert isinstance(field_type, GraphQLEnumType), (type_name, field_name)
+        assert field_type.name == enum_name
+    status = schema.query_type.fields["inboundSupplies"].args["status"]  # type: ignore[union-attr]
+    assert get_named_type(status.type).name == "InboundSupplyStatus"
