@@ -72,6 +72,28 @@ def request_data(data: dict[str, Any]) -> Any:
     )
 
 
+# Below this size a body is decoded without a second look (decoding 1 MB takes ~10 ms).
+LARGE_BODY_BYTES = 1024 * 1024
+
+
+def too_many_values(body: bytes) -> str | None:
+    """Why a large body holds too many values to be worth decoding, or None.
+
+    Every value after the first in an array or object follows a comma, and every object
+    and array opens with a bracket: counting them (in C, ~1 ms for 5 MB) bounds the
+    values from above without building them. Decoding 100,000 products (4.6 MB) into
+    Python objects costs ~50 ms of the event loop, and freeing them ~10 ms more; a body
+    whose count is over MAX_VARIABLE_VALUES is refused for the price of the count.
+    Commas inside strings only make the estimate larger: a body of long texts full of
+    commas would be refused, which no operation of this API needs."""
+    if len(body) < LARGE_BODY_BYTES:
+        return None
+    estimate = body.count(b",") + body.count(b"{") + body.count(b"[")
+    if estimate > MAX_VARIABLE_VALUES:
+        return f"the request holds more than {MAX_VARIABLE_VALUES:,} values"
+    return None
+
+
 def oversized_list(variables: Mapping[str, Any] | None) -> str | None:
     """Why the variables are too big to be worth coercing, or None.
 

@@ -34,6 +34,7 @@ from api.graphql_request import (
     oversized_list,
     request_data,
     request_error,
+    too_many_values,
     wants_graphql_response_json,
 )
 from api.logs import request_id_var
@@ -195,7 +196,11 @@ class OmsGraphQL(GraphQL):
         malformed JSON to orjson: 400 like any malformed body."""
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         if request.method == "POST" and content_type == "application/json":
-            data = self.parse_json(await request.get_body())
+            body = await request.get_body()
+            problem = too_many_values(body)
+            if problem is not None:
+                raise HTTPException(413, problem)
+            data = self.parse_json(body)
             if not isinstance(data, dict):
                 raise HTTPException(400, "The request body must be a JSON object")
             parsed = request_data(data)
