@@ -27,6 +27,11 @@ PICKUP_OPENING_HOUR = 10
 PICKUP_PREPARATION = dt.timedelta(hours=2)
 
 
+def iso(when: dt.datetime | None) -> str | None:
+    """A time as the explanations write it."""
+    return when.isoformat() if when is not None else None
+
+
 @lru_cache(maxsize=64)
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
