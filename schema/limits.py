@@ -45,7 +45,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from domain.access.principal import Role
-from domain.availability.service import MAX_BASKET_LINES
+from domain.availability.options import MAX_BASKET_LINES
 from domain.catalog.service import MAX_BATCH as MAX_PRODUCTS_PER_CALL
 from domain.inventory.service import MAX_LINES as MAX_STOCK_LINES_PER_CALL
 from domain.order.placement import MAX_LINES as MAX_ORDER_LINES

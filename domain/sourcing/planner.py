@@ -310,9 +310,7 @@ def _plan_shipping(
         for seed in candidates[:_SEEDS]:
             alternatives.append(build(candidates, greedy_cover=True, seed=seed))
     position = {c[1].location_id: i for i, c in enumerate(candidates)}
-    held = {
-        c[1].location_id: sum(c[1].stock.get(sku, 0) for sku in demand) for c in candidates
-    }
+    held = {c[1].location_id: sum(c[1].stock.get(sku, 0) for sku in demand) for c in candidates}
 
     def short(p: Plan) -> int:
         return sum(p.unallocated.values())

@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 
 from domain.access.principal import Role
+from domain.availability import options as fulfilment
 from domain.availability import service as atp
 from domain.errors import DomainError
 from domain.sourcing.planner import PlannedShipment
@@ -217,7 +218,7 @@ class AvailabilityQuery:
         )
         try:
             async with info.context.session() as session:
-                result = await atp.fulfillment_options(
+                result = await fulfilment.fulfillment_options(
                     session,
                     principal,
                     channel_code=input.channel,
