@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal
-from domain.availability.service import channel_config, network_stock
+from domain.availability.rules import status_of
+from domain.availability.service import (
+    UNKNOWN,
+    ChannelConfig,
+    NetworkStock,
+    channel_config,
+    network_stock,
+)
 from domain.errors import DomainError
 from domain.geo import haversine_km
 from domain.sourcing.planner import (
@@ -30,6 +37,7 @@ class LineAvailability:
     sku: str
     requested: int
     available: int
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,23 @@ class FulfillmentOptions:
 
 
 MAX_BASKET_LINES = 200
+
+
+def _status(
+    channel: ChannelConfig, stock: NetworkStock, sku: str, sellable: int, now: dt.datetime
+) -> str:
+    """The line's status as `availability` gives it for the SKU."""
+    if sku in stock.unknown:
+        return UNKNOWN
+    inbound = stock.next_inbound.get(sku)
+    return status_of(
+        sellable,
+        threshold=channel.allocation.low_stock_threshold,
+        backorderable=channel.allow_backorders
+        and sellable == 0
+        and inbound is not None
+        and inbound[1] > now,
+    )
 
 
 async def fulfillment_options(
@@ -85,10 +110,17 @@ async def fulfillment_options(
     requested: dict[str, int] = {}
     for sku, qty in items:
         requested[sku] = requested.get(sku, 0) + qty
+    # A SKU no product has is 0 sellable: the rest of the basket is still answered.
     sellable = {
-        sku: channel.allocation.sellable(sku, stock.network_available[sku]) for sku in requested
+        sku: 0
+        if sku in stock.unknown
+        else channel.allocation.sellable(sku, stock.network_available[sku])
+        for sku in requested
     }
-    lines = [LineAvailability(sku, qty, sellable[sku]) for sku, qty in requested.items()]
+    lines = [
+        LineAvailability(sku, qty, sellable[sku], _status(channel, stock, sku, sellable[sku], now))
+        for sku, qty in requested.items()
+    ]
     default = default_preference(channel.rules)
 
     options: list[FulfillmentOption] = []
@@ -167,7 +199,9 @@ async def fulfillment_options(
             "defaultPreference": default,
         },
         "skus": {
-            sku: {
+            sku: {"unknown": True, "requested": qty, "sellable": 0}
+            if sku in stock.unknown
+            else {
                 **channel.allocation.explain(sku, stock.network_available[sku]),
                 "requested": qty,
                 "locations": stock.per_location[sku],

@@ -19,14 +19,12 @@ from domain.sourcing.planner import (
 )
 
 MAX_SKUS = 500
+# The status of a SKU no product has.
+UNKNOWN = "UNKNOWN"
 
 
 class UnknownChannel(NotFound):
     code = "UNKNOWN_CHANNEL"
-
-
-class UnknownSku(DomainError):
-    code = "UNKNOWN_SKU"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +101,19 @@ async def availability(
         return []
     if not principal.can_see_channel(rows[0]["channel_id"]):
         raise UnknownChannel(f"no channel {channel_code!r}", field=["channel"])
-    unknown = [r["sku"] for r in rows if not r["known"]]
-    if unknown:
-        raise UnknownSku(f"unknown SKUs: {', '.join(sorted(unknown))}", field=["skus"])
     allocation = Allocation.from_config(orjson.loads(rows[0]["allocation"]))
     backorders = rows[0]["allow_backorders"]
     by_sku = {r["sku"]: r for r in rows}
     out = []
     for sku in unique:
         r = by_sku[sku]
+        if not r["known"]:
+            # A SKU no product has (deleted, or mistyped) answers for itself: the rest
+            # of a product list is still shown.
+            out.append(
+                SkuAvailability(sku=sku, available=0, status=UNKNOWN, next_available_at=None)
+            )
+            continue
         sellable = allocation.sellable(sku, r["available"])
         next_at = (
             r["next_at"]
@@ -184,6 +186,7 @@ class NetworkStock:
     network_available: dict[str, int]
     per_location: dict[str, dict[str, dict[str, int]]]  # sku -> location code -> quantities
     next_inbound: dict[str, tuple[int, dt.datetime]]  # sku -> (location id, expected at)
+    unknown: frozenset[str] = frozenset()  # SKUs no product has
 
 
 async def network_stock(
@@ -194,8 +197,9 @@ async def network_stock(
     lock: bool = False,
     checked: bool = False,
 ) -> NetworkStock:
-    """Every location of the channel's network with its usable stock of these SKUs.
-    `checked`: the caller has already refused unknown SKUs (one query less)."""
+    """Every location of the channel's network with its usable stock of these SKUs, and
+    which of them no product has. `checked`: the caller has already refused unknown SKUs
+    (one query less)."""
     conn = await driver_connection(session)
     unique = sorted(set(skus))
     if not checked:
@@ -205,9 +209,9 @@ async def network_stock(
                 "SELECT sku FROM products WHERE sku = ANY($1::text[])", unique
             )
         }
-        missing = [s for s in unique if s not in known]
-        if missing:
-            raise UnknownSku(f"unknown SKUs: {', '.join(missing)}", field=["items"])
+        unknown = frozenset(s for s in unique if s not in known)
+    else:
+        unknown = frozenset()
     locations = await conn.fetch(NETWORK_SQL, channel_id)
     levels = await conn.fetch(
         NETWORK_LEVELS_SQL + (" ORDER BY s.sku, s.location_id FOR UPDATE OF s" if lock else ""),
@@ -252,4 +256,5 @@ async def network_stock(
         network_available=network_available,
         per_location=per_location,
         next_inbound={r["sku"]: (r["location_id"], r["expected_at"]) for r in inbound},
+        unknown=unknown,
     )

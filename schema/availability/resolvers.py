@@ -24,6 +24,10 @@ class AvailabilityStatus(Enum):
     LOW_STOCK = "LOW_STOCK"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     BACKORDERABLE = "BACKORDERABLE"
+    UNKNOWN = strawberry.enum_value(
+        "UNKNOWN",
+        description="No product has this SKU (deleted or mistyped): nothing can be sold.",
+    )
 
 
 @strawberry.enum(description="Shipping to an address, or click and collect at a store.")
@@ -51,7 +55,7 @@ class SkuAvailability:
         description="Units the channel may sell now: its network's available units after its allocation rules."
     )
     status: AvailabilityStatus = strawberry.field(
-        description="In stock, low, out, or backorderable."
+        description="In stock, low, out, backorderable, or UNKNOWN (no such product; available 0)."
     )
     next_available_at: dt.datetime | None = strawberry.field(
         description="For a SKU the channel cannot sell now: when inbound supply is expected."
@@ -71,6 +75,12 @@ class RequestedAvailability:
     sku: str = strawberry.field(description="The SKU.")
     requested: int = strawberry.field(description="Units in the basket.")
     available: int = strawberry.field(description="Units the channel may sell now.")
+    status: AvailabilityStatus = strawberry.field(
+        description=(
+            "The SKU's status as `availability` gives it; UNKNOWN for a SKU no product has "
+            "(available 0, not sourced)."
+        )
+    )
 
 
 @strawberry.type(name="PlannedShipment", description="A shipment a plan would create.")
@@ -178,7 +188,9 @@ class AvailabilityQuery:
     @strawberry.field(
         description=(
             "What a channel may sell of each SKU now (up to 500 SKUs): the sum over its network of "
-            "available units, after its allocation rules. The same numbers placeOrder accepts."
+            "available units, after its allocation rules. The same numbers placeOrder accepts. One "
+            "entry per SKU asked for, in the order asked (repeats once); a SKU no product has is "
+            "UNKNOWN with 0 available, never an error for the whole list."
         )
     )
     async def availability(
@@ -232,7 +244,12 @@ class AvailabilityQuery:
             raise _refuse(exc) from None
         return FulfillmentOptionsView(
             lines=[
-                RequestedAvailability(sku=x.sku, requested=x.requested, available=x.available)
+                RequestedAvailability(
+                    sku=x.sku,
+                    requested=x.requested,
+                    available=x.available,
+                    status=AvailabilityStatus(x.status),
+                )
                 for x in result.lines
             ],
             options=[

@@ -199,14 +199,57 @@ async def test_a_channel_cannot_ask_for_another_channel(api: Api, world: World) 
     assert body["errors"][0]["extensions"]["code"] == "UNKNOWN_CHANNEL"
 
 
-async def test_unknown_sku_is_a_typed_error(api: Api, world: World) -> None:
-    response = await api.post(
-        "query ($c: String!, $s: [String!]!) { availability(channel: $c, skus: $s) { sku } }",
-        {"c": "web-fr", "s": ["MUG-STONE", "NOPE"]},
+async def test_an_unknown_sku_answers_for_itself_and_the_rest_of_the_list_is_shown(
+    api: Api, world: World
+) -> None:
+    # A product list in which one product was deleted: the storefront's own document.
+    await stocked(api, world)
+    v = {"channel": "web-fr", "skus": ["TEE-BLUE-M", "GONE-SKU", "MUG-STONE", "GONE-SKU"]}
+    data = await api.op("Availability", v, key=world.channel)
+    assert data == {
+        "availability": [
+            {"sku": "TEE-BLUE-M", "available": 141, "status": "IN_STOCK", "nextAvailableAt": None},
+            {"sku": "GONE-SKU", "available": 0, "status": "UNKNOWN", "nextAvailableAt": None},
+            {"sku": "MUG-STONE", "available": 36, "status": "IN_STOCK", "nextAvailableAt": None},
+        ]
+    }
+    only_unknown = await api.op(
+        "Availability", {"channel": "web-fr", "skus": ["GONE-SKU"]}, key=world.channel
+    )
+    assert only_unknown["availability"] == [
+        {"sku": "GONE-SKU", "available": 0, "status": "UNKNOWN", "nextAvailableAt": None}
+    ]
+
+
+async def test_a_basket_with_an_unknown_sku_still_gets_its_options(api: Api, world: World) -> None:
+    await stocked(api, world)
+    v = variables("FulfillmentOptions")
+    v["input"]["items"].append({"sku": "GONE-SKU", "quantity": 1})
+    result = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"]
+    assert result["lines"] == [
+        {"sku": "TEE-BLUE-M", "requested": 2, "available": 141},
+        {"sku": "MUG-STONE", "requested": 1, "available": 36},
+        {"sku": "GONE-SKU", "requested": 1, "available": 0},
+    ]
+    (ship,) = result["options"]
+    assert ship["complete"] is False
+    assert ship["shipments"][0]["location"] == {"code": "WH-LYON"}
+    assert result["explanation"]["skus"]["GONE-SKU"] == {
+        "unknown": True,
+        "requested": 1,
+        "sellable": 0,
+    }
+    statuses = await api.run(
+        """query ($input: FulfillmentOptionsInput!) {
+          fulfillmentOptions(input: $input) { lines { sku status } } }""",
+        v,
         key=world.channel,
     )
-    assert response.json()["errors"][0]["extensions"]["code"] == "UNKNOWN_SKU"
-    assert "NOPE" in response.json()["errors"][0]["message"]
+    assert statuses["fulfillmentOptions"]["lines"] == [
+        {"sku": "TEE-BLUE-M", "status": "IN_STOCK"},
+        {"sku": "MUG-STONE", "status": "IN_STOCK"},
+        {"sku": "GONE-SKU", "status": "UNKNOWN"},
+    ]
 
 
 async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World) -> None:
