@@ -53,6 +53,9 @@ class Order(Base):
     number: Mapped[str] = mapped_column(String(20), unique=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
     external_id: Mapped[str] = mapped_column(String(100))
+    # Hash of the placement request: a repeat of the externalId with the same content
+    # is the same order (placeOrder is idempotent by externalId), other content an error.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24))

@@ -202,8 +202,10 @@ class OrderMutation:
     @strawberry.mutation(
         description=(
             "Place an order: validate, source, reserve and store it in one transaction. Idempotent by key "
-            "(24 h) and by the channel's externalId. A line that cannot be served is INSUFFICIENT_STOCK, "
-            "never a partial order."
+            "(24 h) and by the channel's externalId: the same request under another key answers the "
+            "order already placed (nothing changes, no event); other content under a known externalId "
+            "is DUPLICATE_EXTERNAL_ID with that order in `order`. A line that cannot be served is "
+            "INSUFFICIENT_STOCK, never a partial order."
         )
     )
     async def place_order(
@@ -237,6 +239,14 @@ class OrderMutation:
                 break
             except placement.StockConflict:
                 continue
+            except placement.AlreadyPlaced as exc:
+                # The same placement under another key: that order, nothing changed.
+                order_id = exc.order_id
+                break
+            except placement.DuplicateExternalId as exc:
+                return OrderPayload(
+                    order=await load_order(info, exc.order_id), user_errors=user_errors(exc)
+                )
             except DomainError as exc:
                 return OrderPayload(order=None, user_errors=user_errors(exc))
             except Exception as exc:

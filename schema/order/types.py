@@ -273,5 +273,10 @@ class Order(Node):
 
 @strawberry.type(description="Result of an order mutation.")
 class OrderPayload:
-    order: Order | None = strawberry.field(description="The order as it now stands.")
+    order: Order | None = strawberry.field(
+        description=(
+            "The order as it now stands. With DUPLICATE_EXTERNAL_ID: the order the channel already "
+            "has under that externalId, unchanged."
+        )
+    )
     user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")

@@ -109,11 +109,7 @@ async def test_second_identical_place_order_returns_first_order(api: Api, world:
     refused = (await api.op("PlaceOrder", changed, key=world.channel))["placeOrder"]
     assert refused["order"] is None
     assert [e["code"] for e in refused["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
-    other_key = place_vars(key="another-key")
-    dup = (await api.op("PlaceOrder", other_key, key=world.channel))["placeOrder"]
-    assert dup["order"] is None
-    assert dup["userErrors"][0]["code"] == "DUPLICATE_EXTERNAL_ID"
-    assert first["placeOrder"]["order"]["number"] in dup["userErrors"][0]["message"]
+    # The same externalId under another key: see test_place_order_idempotency.py.
     assert await reserved(api, world, "TEE-BLUE-M") == {"ST-PARIS-11": 0, "WH-LYON": 2}
 
 
