@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal
+from domain.availability import disclosure
 from domain.availability.rules import status_of
 from domain.availability.service import (
     UNKNOWN,
@@ -217,4 +218,6 @@ async def fulfillment_options(
             "deliver-by: transit days by distance and service level (Mon-Fri), by 20:00",
         ],
     }
-    return FulfillmentOptions(lines=lines, options=options, explanation=explanation)
+    return FulfillmentOptions(
+        lines=lines, options=options, explanation=disclosure.options_for(principal, explanation)
+    )

@@ -140,6 +140,8 @@ class Prepared:
         return self.subtotal - self.discount + self.shipping
 
     def decision(self) -> dict[str, Any]:
+        """The whole decision, as stored on the order (see domain/availability/disclosure.py
+        for what each reader is shown of it)."""
         return {
             **self.plan.explanation(),
             "backordered": {

@@ -146,7 +146,11 @@ class FulfillmentOptionsView:
         description="Shipping plans first (the channel's default preference first), then click-and-collect stores."
     )
     explanation: JSON = strawberry.field(
-        description="Rules, buffers and per-location stock that shaped the answer, with stable keys."
+        description=(
+            "Rules, buffers and stock that shaped the answer, with stable keys. Admins see the "
+            "network's stock per location (`view`: ADMIN); a channel sees only its own sellable "
+            "quantities and the plans made for it (`view`: CHANNEL)."
+        )
     )
 
 

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 
 from domain.access.principal import Role
+from domain.availability import disclosure
 from domain.db import is_transient
 from domain.errors import DomainError, NotFound
 from domain.order import cancel as cancelling
@@ -193,7 +194,7 @@ class OrderQuery:
             unallocated=[
                 SkuQuantity(sku=k, quantity=v) for k, v in sorted(prepared.plan.unallocated.items())
             ],
-            explanation=prepared.decision(),  # type: ignore[arg-type]
+            explanation=disclosure.plan_for(principal, prepared.decision()),  # type: ignore[arg-type]
         )
 
 

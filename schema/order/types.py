@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from domain.availability import disclosure
 from domain.order.queries import EventRow, LineRow, OrderRow
 from schema.base import JSON, Address, InfoT, Money, Node, UserError, to_global_id
 from schema.loaders import (
@@ -243,14 +244,20 @@ class Order(Node):
         )
 
     @strawberry.field(
-        description="The sourcing plan stored at placement and the reasons that chose it."
+        description=(
+            "The sourcing plan stored at placement and the reasons that chose it. Admins see it "
+            "whole (`view`: ADMIN); a channel or customer sees the channel's view (`view`: CHANNEL): "
+            "no location's stock, priority or cost."
+        )
     )
     async def sourcing_decision(self, info: InfoT) -> JSON | None:
         from domain.order.models import Order as OrderModel
 
         async with info.context.session() as session:
             order = await session.get(OrderModel, self.row.id)
-        return order.sourcing_decision if order else None  # type: ignore[return-value]
+        if order is None or order.sourcing_decision is None:
+            return None
+        return disclosure.plan_for(info.context.principal, order.sourcing_decision)  # type: ignore[return-value]
 
     @strawberry.field(description="Its history, in sequence order.")
     async def events(

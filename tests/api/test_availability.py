@@ -284,9 +284,13 @@ async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World
         }
     ]
     explanation = result["explanation"]
-    assert explanation["skus"]["MUG-STONE"]["locations"]["ST-PARIS-11"]["available"] == 0
+    assert explanation["skus"]["MUG-STONE"] == {"requested": 1, "sellable": 36, "excluded": False}
     assert explanation["pickup"]["ST-PARIS-11"].startswith("cannot serve the whole basket")
     assert explanation["strategy"]["defaultPreference"] == "CONSOLIDATE"
+    # Per-location stock is for operations staff (test_explanation_disclosure.py).
+    admin = await api.op("FulfillmentOptions", variables("FulfillmentOptions"), key=world.admin)
+    whole = admin["fulfillmentOptions"]["explanation"]
+    assert whole["skus"]["MUG-STONE"]["locations"]["ST-PARIS-11"]["available"] == 0
 
 
 async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> None:
