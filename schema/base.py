@@ -79,6 +79,19 @@ def user_errors(exc: DomainError) -> list[UserError]:
     return [UserError(code=e.code, field=e.field, message=e.message) for e in errors]
 
 
+def refusal(exc: DomainError) -> GraphQLError:
+    """A business refusal of a query (which has no userErrors to carry it): a GraphQL
+    error whose extensions have the code and field of the (first) problem, and every
+    problem under `userErrors` when there are several."""
+    errors = exc.errors if isinstance(exc, ValidationFailed) and exc.errors else [exc]
+    extensions: dict[str, Any] = {"code": errors[0].code, "field": errors[0].field}
+    if len(errors) > 1:
+        extensions["userErrors"] = [
+            {"code": e.code, "field": e.field, "message": e.message} for e in errors
+        ]
+    return GraphQLError(exc.message, extensions=extensions)
+
+
 def authorize(info: InfoT, *roles: Role) -> Principal:
     """The caller, if their role may run this operation; a top-level GraphQL error otherwise."""
     principal = info.context.principal
@@ -134,8 +147,16 @@ class AddressInput:
     country_code: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
     name: str | None = strawberry.field(default=None, description="Recipient or place name.")
     line2: str | None = strawberry.field(default=None, description="Further address detail.")
-    latitude: float | None = strawberry.field(default=None, description="WGS84 latitude.")
-    longitude: float | None = strawberry.field(default=None, description="WGS84 longitude.")
+    latitude: float | None = strawberry.field(
+        default=None,
+        description=(
+            "WGS84 latitude, -90 to 90; with longitude or not at all (INVALID_COORDINATES). "
+            "Without coordinates, distance rules use the postal code's area, else the city."
+        ),
+    )
+    longitude: float | None = strawberry.field(
+        default=None, description="WGS84 longitude, -180 to 180; with latitude or not at all."
+    )
 
 
 # ---------- pages ----------

@@ -20,8 +20,9 @@ from domain.availability.service import (
     channel_config,
     network_stock,
 )
-from domain.errors import DomainError
-from domain.geo import haversine_km
+from domain.catalog.service import check_coordinates
+from domain.errors import Collector, DomainError
+from domain.geo import Approximation, approximate, haversine_km, is_country
 from domain.sourcing.planner import (
     CONSOLIDATE,
     FASTEST,
@@ -62,6 +63,39 @@ class FulfillmentOptions:
 MAX_BASKET_LINES = 200
 
 
+@dataclass(frozen=True, slots=True)
+class Destination:
+    country_code: str
+    postal_code: str | None = None
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+def _locate(
+    destination: Destination | None,
+) -> tuple[tuple[float, float] | None, Approximation | None]:
+    """The destination's coordinates (checked), else its postal code's area or town."""
+    if destination is None:
+        return None, None
+    errors = Collector()
+    at: list[str | int] = ["input", "destination"]
+    if not is_country(destination.country_code):
+        errors.add(
+            "INVALID_COUNTRY",
+            f"{destination.country_code!r} is not an ISO 3166-1 alpha-2 country code",
+            [*at, "countryCode"],
+        )
+    check_coordinates(errors, destination.latitude, destination.longitude, at)
+    errors.raise_if_any()
+    if destination.latitude is not None and destination.longitude is not None:
+        return (destination.latitude, destination.longitude), None
+    approximated = approximate(destination.country_code, destination.postal_code, destination.city)
+    if approximated is None:
+        return None, None
+    return (approximated.latitude, approximated.longitude), approximated
+
+
 def _status(
     channel: ChannelConfig, stock: NetworkStock, sku: str, sellable: int, now: dt.datetime
 ) -> str:
@@ -85,8 +119,7 @@ async def fulfillment_options(
     *,
     channel_code: str,
     items: Sequence[tuple[str, int]],
-    destination: tuple[float, float] | None,
-    country_code: str | None,
+    destination: Destination | None,
     service_level: str,
     now: dt.datetime,
 ) -> FulfillmentOptions:
@@ -106,6 +139,7 @@ async def fulfillment_options(
                 field=["input", "items", i, "quantity"],
                 code="OUT_OF_RANGE",
             )
+    where, approximated = _locate(destination)
     channel = await channel_config(session, principal, channel_code, ["input", "channel"])
     stock = await network_stock(session, channel.id, [sku for sku, _ in items])
     requested: dict[str, int] = {}
@@ -137,7 +171,7 @@ async def fulfillment_options(
                 now=now,
                 service_level=service_level,
                 split_preference=preference,
-                destination=destination,
+                destination=where,
                 sellable=sellable,
             ),
         )
@@ -172,10 +206,10 @@ async def fulfillment_options(
         else:
             short = {sku: qty for sku, qty in pick.unallocated.items()}
             pickup_notes[site.code] = f"cannot serve the whole basket (short: {short})"
-    if destination is not None:
+    if where is not None:
         pickups.sort(
             key=lambda o: (
-                haversine_km(o.pickup_site.latitude, o.pickup_site.longitude, *destination)
+                haversine_km(o.pickup_site.latitude, o.pickup_site.longitude, *where)
                 if o.pickup_site
                 else 0
             )
@@ -190,9 +224,10 @@ async def fulfillment_options(
         "channel": channel.code,
         "serviceLevel": service_level,
         "destination": {
-            "countryCode": country_code,
-            "latitude": destination[0] if destination else None,
-            "longitude": destination[1] if destination else None,
+            "countryCode": destination.country_code if destination else None,
+            "latitude": where[0] if where else None,
+            "longitude": where[1] if where else None,
+            "approximated": approximated.explain() if approximated else None,
         },
         "strategy": {
             "rules": list(channel.rules),

@@ -44,6 +44,10 @@ class Order(Base):
         CheckConstraint(f"return_status IN {RETURN_STATUSES}", name="return_status"),
         CheckConstraint("delivery_method IN ('SHIP', 'PICKUP')", name="delivery_method"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
+        CheckConstraint(
+            "ship_latitude BETWEEN -90 AND 90 AND ship_longitude BETWEEN -180 AND 180",
+            name="ship_coords",
+        ),
         Index("ix_orders_channel_placed", "channel_id", "placed_at", "id"),
         Index("ix_orders_placed", "placed_at", "id"),
         Index("ix_orders_customer", "customer_id", "placed_at"),

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
 from domain.availability.service import ChannelConfig, NetworkStock, channel_config, network_stock
-from domain.catalog.service import AddressData, check_address, check_text
+from domain.catalog.service import AddressData, check_address, check_coordinates, check_text
 from domain.customer.service import normalise_email
 from domain.db import driver_connection
 from domain.errors import Collector, DomainError
+from domain.geo import Approximation, approximate
 from domain.idempotency import request_fingerprint
 from domain.money import InvalidMoney, Money
 from domain.order.events import append_event
@@ -121,6 +122,8 @@ class Prepared:
     pickup_location_id: int | None
     plan: Plan
     stock: NetworkStock
+    # Where the destination probably is, when it came without coordinates.
+    approximated: Approximation | None = None
     backorders: dict[str, tuple[int, int]] = field(default_factory=dict)  # sku -> (location, qty)
 
     @property
@@ -144,6 +147,7 @@ class Prepared:
         for what each reader is shown of it)."""
         return {
             **self.plan.explanation(),
+            "destinationApproximated": self.approximated.explain() if self.approximated else None,
             "backordered": {
                 sku: {"locationId": loc, "quantity": q} for sku, (loc, q) in self.backorders.items()
             },
@@ -271,6 +275,10 @@ async def _prepare(
 
     conn = await driver_connection(session)
     pickup_location_id: int | None = None
+    if data.shipping_address is not None:
+        # Coordinates are checked on any address given (a pickup's too): 999 is never a
+        # latitude.
+        check_coordinates(errors, data.latitude, data.longitude, ["input", "shippingAddress"])
     if data.delivery_method == "SHIP":
         if data.shipping_address is None:
             errors.add("REQUIRED", "shipping needs a shippingAddress", ["input", "shippingAddress"])
@@ -322,11 +330,7 @@ async def _prepare(
 
     stock = await network_stock(session, channel.id, skus, lock=lock, checked=True)
     sellable = {sku: channel.allocation.sellable(sku, stock.network_available[sku]) for sku in skus}
-    destination = (
-        (data.latitude, data.longitude)
-        if data.latitude is not None and data.longitude is not None
-        else None
-    )
+    destination, approximated = _destination(data)
     sourced = plan(
         stock.sites,
         SourcingRequest(
@@ -342,7 +346,9 @@ async def _prepare(
             sellable=sellable,
         ),
     )
-    prepared = Prepared(data, channel, email, lines, shipping, pickup_location_id, sourced, stock)
+    prepared = Prepared(
+        data, channel, email, lines, shipping, pickup_location_id, sourced, stock, approximated
+    )
     short = Collector()
     for sku, qty in sorted(sourced.unallocated.items()):
         inbound = stock.next_inbound.get(sku)
@@ -368,6 +374,22 @@ async def _prepare(
             else _many(short)
         )
     return prepared
+
+
+def _destination(
+    data: PlaceOrderData,
+) -> tuple[tuple[float, float] | None, Approximation | None]:
+    """Where the order goes, for distance rules: the address's coordinates, else its postal
+    code's area or its town (approximated), else unknown."""
+    if data.latitude is not None and data.longitude is not None:
+        return (data.latitude, data.longitude), None
+    a = data.shipping_address
+    if data.delivery_method != "SHIP" or a is None:
+        return None, None
+    approximated = approximate(a.country_code, a.postal_code, a.city)
+    if approximated is None:
+        return None, None
+    return (approximated.latitude, approximated.longitude), approximated
 
 
 def _many(short: Collector) -> DomainError:

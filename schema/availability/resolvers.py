@@ -6,14 +6,13 @@ import datetime as dt
 from enum import Enum
 
 import strawberry
-from graphql import GraphQLError
 
 from domain.access.principal import Role
 from domain.availability import options as fulfilment
 from domain.availability import service as atp
 from domain.errors import DomainError
 from domain.sourcing.planner import PlannedShipment
-from schema.base import JSON, InfoT, authorize
+from schema.base import JSON, InfoT, authorize, refusal
 from schema.catalog.types import Location
 from schema.loaders import location_by_id
 
@@ -166,9 +165,16 @@ class DestinationInput:
     country_code: str = strawberry.field(description="ISO 3166-1 alpha-2.")
     city: str | None = strawberry.field(default=None, description="City.")
     latitude: float | None = strawberry.field(
-        default=None, description="WGS84 latitude, for distance rules."
+        default=None,
+        description=(
+            "WGS84 latitude, -90 to 90, for distance rules; with longitude or not at all "
+            "(INVALID_COORDINATES). Without coordinates, the postal code's area (else the city) "
+            "stands for the destination where it is known (explanation.destination.approximated)."
+        ),
     )
-    longitude: float | None = strawberry.field(default=None, description="WGS84 longitude.")
+    longitude: float | None = strawberry.field(
+        default=None, description="WGS84 longitude, -180 to 180; with latitude or not at all."
+    )
 
 
 @strawberry.input(description="A basket to promise.")
@@ -181,10 +187,6 @@ class FulfillmentOptionsInput:
     service_level: ServiceLevel = strawberry.field(
         default=ServiceLevel.STANDARD, description="Carrier service."
     )
-
-
-def _refuse(exc: DomainError) -> GraphQLError:
-    return GraphQLError(exc.message, extensions={"code": exc.code, "field": exc.field})
 
 
 @strawberry.type
@@ -205,7 +207,7 @@ class AvailabilityQuery:
             async with info.context.session() as session:
                 rows = await atp.availability(session, principal, channel, skus, info.context.now())
         except DomainError as exc:
-            raise _refuse(exc) from None
+            raise refusal(exc) from None
         return [
             SkuAvailability(
                 sku=r.sku,
@@ -227,11 +229,6 @@ class AvailabilityQuery:
     ) -> FulfillmentOptionsView:
         principal = authorize(info, Role.ADMIN, Role.CHANNEL)
         dest = input.destination
-        coords = (
-            (dest.latitude, dest.longitude)
-            if dest is not None and dest.latitude is not None and dest.longitude is not None
-            else None
-        )
         try:
             async with info.context.session() as session:
                 result = await fulfilment.fulfillment_options(
@@ -239,13 +236,20 @@ class AvailabilityQuery:
                     principal,
                     channel_code=input.channel,
                     items=[(i.sku, i.quantity) for i in input.items],
-                    destination=coords,
-                    country_code=dest.country_code if dest else None,
+                    destination=fulfilment.Destination(
+                        country_code=dest.country_code,
+                        postal_code=dest.postal_code,
+                        city=dest.city,
+                        latitude=dest.latitude,
+                        longitude=dest.longitude,
+                    )
+                    if dest
+                    else None,
                     service_level=input.service_level.value,
                     now=info.context.now(),
                 )
         except DomainError as exc:
-            raise _refuse(exc) from None
+            raise refusal(exc) from None
         return FulfillmentOptionsView(
             lines=[
                 RequestedAvailability(

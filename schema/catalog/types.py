@@ -82,8 +82,12 @@ class LocationInput:
     name: str = strawberry.field(description="Display name.")
     kind: LocationKind = strawberry.field(description="What kind of place this is.")
     address: AddressInput = strawberry.field(description="Postal address.")
-    latitude: float = strawberry.field(description="WGS84 latitude.")
-    longitude: float = strawberry.field(description="WGS84 longitude.")
+    latitude: float = strawberry.field(
+        description="WGS84 latitude, -90 to 90 (INVALID_COORDINATES otherwise)."
+    )
+    longitude: float = strawberry.field(
+        description="WGS84 longitude, -180 to 180 (INVALID_COORDINATES otherwise)."
+    )
     timezone: str = strawberry.field(description="IANA time zone, e.g. Europe/Paris.")
     can_ship: bool = strawberry.field(description="Ships parcels to customers.")
     can_pickup: bool = strawberry.field(description="Customers can collect orders here.")
@@ -112,6 +116,8 @@ class LocationInput:
                 city=a.city,
                 postal_code=a.postal_code,
                 country_code=a.country_code,
+                latitude=a.latitude,
+                longitude=a.longitude,
             ),
             latitude=self.latitude,
             longitude=self.longitude,

@@ -31,6 +31,7 @@ from schema.base import (
     input_dict,
     page_size,
     pk_of,
+    refusal,
     selected,
     user_errors,
 )
@@ -186,9 +187,7 @@ class OrderQuery:
                 # A preview writes nothing, whatever prepare touched (customers are not created).
                 await uow.session.rollback()
         except DomainError as exc:
-            raise GraphQLError(
-                exc.message, extensions={"code": exc.code, "field": exc.field}
-            ) from None
+            raise refusal(exc) from None
         return SourcingPreview(
             shipments=[PlannedShipmentView.of(s) for s in prepared.plan.shipments],
             unallocated=[
