@@ -28,8 +28,14 @@ PICKUP_PREPARATION = dt.timedelta(hours=2)
 
 
 def iso(when: dt.datetime | None) -> str | None:
-    """A time as the explanations write it."""
-    return when.isoformat() if when is not None else None
+    """A time as the API writes it, in explanations as in DateTime fields: the instant in
+    UTC with a Z (2026-11-26T19:00:00Z), whatever zone it was computed in. (Local times,
+    such as opening hours, are given with their location's time zone.)"""
+    if when is None:
+        return None
+    if when.tzinfo is None:  # stored times are UTC
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @lru_cache(maxsize=64)

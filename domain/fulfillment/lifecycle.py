@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access.principal import Principal
+from domain.availability.calendar import iso
 from domain.errors import Collector, DomainError, InvalidState, NotFound
 from domain.fulfillment import carriers
 from domain.inventory.service import Movement, lock_rows, post_movements
@@ -420,7 +421,7 @@ async def record_tracking_event(
     detail = {
         "trackingEventId": data.event_id,
         "carrierStatus": data.status,
-        "occurredAt": data.occurred_at.isoformat(),
+        "occurredAt": iso(data.occurred_at),
         "where": data.location,
     }
     if not applied:

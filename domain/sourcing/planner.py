@@ -78,8 +78,8 @@ class PlannedShipment:
             "location": self.site.code,
             "method": self.method,
             "lines": dict(sorted(self.lines.items())),
-            "shipBy": self.ship_by.isoformat() if self.ship_by else None,
-            "deliverBy": self.deliver_by.isoformat(),
+            "shipBy": calendar.iso(self.ship_by),
+            "deliverBy": calendar.iso(self.deliver_by),
             "distanceKm": round(self.distance_km, 1) if self.distance_km is not None else None,
         }
 
@@ -200,7 +200,7 @@ def plan(sites: Sequence[Site], request: SourcingRequest) -> Plan:
                     "step": "pickup",
                     "location": store.code,
                     "whole basket": not demand,
-                    "readyBy": ready.isoformat(),
+                    "readyBy": calendar.iso(ready),
                 }
             )
         if demand and not (preference == FASTEST and request.destination is not None):
@@ -264,7 +264,7 @@ def _plan_shipping(
                 {
                     "location": site.code,
                     "distanceKm": round(distance, 1) if distance is not None else None,
-                    "deliverBy": delivers.isoformat(),
+                    "deliverBy": calendar.iso(delivers),
                     "priority": site.priority,
                     "costMinor": site.cost_minor,
                     "canServe": dict(sorted(_take(site.stock, demand).items())),

@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, and_, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
+from domain.availability.calendar import iso
 from domain.errors import Collector, InvalidState, NotFound
 from domain.events.stream import StreamEvent
 from domain.outbound import OutboundGuard
@@ -395,7 +396,7 @@ class Attempt:
                 "orderId": order_global_id(self.order_id),
                 "sequence": self.sequence,
                 "globalSequence": self.stream_seq,
-                "occurredAt": self.occurred_at.isoformat(),
+                "occurredAt": iso(self.occurred_at),
                 "actor": self.actor,
                 "data": self.payload,
             }

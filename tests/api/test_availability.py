@@ -145,7 +145,7 @@ async def test_short_sku_says_when_inbound_supply_brings_it_back(api: Api, world
             "sku": "MUG-STONE",
             "available": 0,
             "status": "OUT_OF_STOCK",
-            "nextAvailableAt": "2026-11-30T08:00:00+00:00",
+            "nextAvailableAt": "2026-11-30T08:00:00Z",
         }
     ]
     levels = await api.run(
@@ -269,7 +269,7 @@ async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World
             "pickupLocation": None,
             "complete": True,
             "parcelCount": 1,
-            "deliverBy": "2026-11-26T20:00:00+01:00",
+            "deliverBy": "2026-11-26T19:00:00Z",
             "shipments": [
                 {
                     "location": {"code": "WH-LYON"},
@@ -277,8 +277,8 @@ async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World
                         {"sku": "MUG-STONE", "quantity": 1},
                         {"sku": "TEE-BLUE-M", "quantity": 2},
                     ],
-                    "shipBy": "2026-11-24T14:00:00+01:00",
-                    "deliverBy": "2026-11-26T20:00:00+01:00",
+                    "shipBy": "2026-11-24T13:00:00Z",
+                    "deliverBy": "2026-11-26T19:00:00Z",
                 }
             ],
         }
@@ -308,7 +308,7 @@ async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> 
             "pickupLocation": {"code": "ST-PARIS-11", "name": "Paris Oberkampf store"},
             "complete": True,
             "parcelCount": 1,
-            "deliverBy": "2026-11-23T12:00:00+01:00",
+            "deliverBy": "2026-11-23T11:00:00Z",
             "shipments": [
                 {
                     "location": {"code": "ST-PARIS-11"},
@@ -317,7 +317,7 @@ async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> 
                         {"sku": "TEE-BLUE-M", "quantity": 2},
                     ],
                     "shipBy": None,
-                    "deliverBy": "2026-11-23T12:00:00+01:00",
+                    "deliverBy": "2026-11-23T11:00:00Z",
                 }
             ],
         }
@@ -327,7 +327,7 @@ async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> 
     ship = [o for o in options if o["method"] == "SHIP"]
     assert [
         (o["parcelCount"], o["deliverBy"], o["shipments"][0]["location"]["code"]) for o in ship
-    ] == [(1, "2026-11-24T20:00:00+01:00", "ST-PARIS-11")]
+    ] == [(1, "2026-11-24T19:00:00Z", "ST-PARIS-11")]
 
 
 async def test_cut_off_before_and_after_the_hour(api: Api, world: World, clock: Clock) -> None:
@@ -342,9 +342,9 @@ async def test_cut_off_before_and_after_the_hour(api: Api, world: World, clock: 
     after = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"][
         "options"
     ][0]
-    assert before["shipments"][0]["shipBy"] == "2026-11-24T14:00:00+01:00"
-    assert after["shipments"][0]["shipBy"] == "2026-11-25T14:00:00+01:00"
-    assert after["deliverBy"] == "2026-11-27T20:00:00+01:00"
+    assert before["shipments"][0]["shipBy"] == "2026-11-24T13:00:00Z"
+    assert after["shipments"][0]["shipBy"] == "2026-11-25T13:00:00Z"
+    assert after["deliverBy"] == "2026-11-27T19:00:00Z"
 
 
 async def test_express_and_no_destination_change_the_promise(api: Api, world: World) -> None:
@@ -355,13 +355,13 @@ async def test_express_and_no_destination_change_the_promise(api: Api, world: Wo
     express = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"][
         "options"
     ][0]
-    assert express["deliverBy"] == "2026-11-25T20:00:00+01:00"  # leaves Tuesday, 1 day
+    assert express["deliverBy"] == "2026-11-25T19:00:00Z"  # leaves Tuesday, 1 day
     v["input"]["serviceLevel"] = "STANDARD"
     v["input"]["destination"] = None
     unknown = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"][
         "options"
     ][0]
-    assert unknown["deliverBy"] == "2026-11-27T20:00:00+01:00"  # longest band: 3 days
+    assert unknown["deliverBy"] == "2026-11-27T19:00:00Z"  # longest band: 3 days
 
 
 async def test_basket_larger_than_the_channel_may_sell_is_incomplete(

@@ -91,7 +91,7 @@ async def test_place_order_as_the_storefront_sends_it(api: Api, world: World) ->
             "ALLOCATED",
             "SHIP",
             [{"sku": "TEE-BLUE-M", "quantity": 2}, {"sku": "MUG-STONE", "quantity": 1}],
-            "2026-11-26T19:00:00+00:00",
+            "2026-11-26T19:00:00Z",
         )
     ]
     assert await reserved(api, world, "TEE-BLUE-M") == {"ST-PARIS-11": 0, "WH-LYON": 2}

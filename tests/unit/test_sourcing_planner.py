@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.availability.calendar import iso
 from domain.sourcing.planner import (
     CONSOLIDATE,
     FASTEST,
@@ -658,8 +659,8 @@ def test_explanation_has_stable_keys() -> None:
             "location": "MARSEILLE",
             "method": "SHIP",
             "lines": {"SKU-A": 1, "SKU-B": 2},
-            "shipBy": paris_time(6, 10, 14).isoformat(),
-            "deliverBy": paris_time(6, 12, 20).isoformat(),
+            "shipBy": iso(paris_time(6, 10, 14)),
+            "deliverBy": iso(paris_time(6, 12, 20)),
             "distanceKm": 660.5,
         }
     ]
@@ -675,7 +676,7 @@ def test_explanation_of_a_pickup_has_no_ship_by_nor_distance() -> None:
     assert shipment["method"] == "PICKUP"
     assert shipment["shipBy"] is None
     assert shipment["distanceKm"] is None
-    assert shipment["deliverBy"] == paris_time(6, 9, 13).isoformat()
+    assert shipment["deliverBy"] == iso(paris_time(6, 9, 13))
 
 
 def test_explanation_lists_unallocated_sorted_by_sku() -> None:
