@@ -47,6 +47,7 @@ class FulfillmentOption:
     method: str
     pickup_site: Site | None
     plan: Plan
+    distance_km: float | None = None  # of a pickup store from the destination
 
     @property
     def complete(self) -> bool:
@@ -70,6 +71,11 @@ class Destination:
     city: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+
+
+def _away(site: Site, where: tuple[float, float] | None) -> float | None:
+    """Great-circle km from the destination, if it is known."""
+    return haversine_km(site.latitude, site.longitude, *where) if where is not None else None
 
 
 def _locate(
@@ -187,6 +193,12 @@ async def fulfillment_options(
     for site in stock.sites:
         if not site.can_pickup:
             continue
+        away = _away(site, where)
+        if away is not None and away > channel.pickup_radius_km:
+            pickup_notes[site.code] = (
+                f"beyond the channel's {channel.pickup_radius_km:g} km pickup radius ({away:.0f} km)"
+            )
+            continue
         pick = plan(
             stock.sites,
             SourcingRequest(
@@ -201,23 +213,19 @@ async def fulfillment_options(
             ),
         )
         if pick.complete:
-            pickups.append(FulfillmentOption("PICKUP", site, pick))
+            pickups.append(FulfillmentOption("PICKUP", site, pick, away))
             pickup_notes[site.code] = "serves the whole basket"
         else:
             short = {sku: qty for sku, qty in pick.unallocated.items()}
             pickup_notes[site.code] = f"cannot serve the whole basket (short: {short})"
-    if where is not None:
-        pickups.sort(
-            key=lambda o: (
-                haversine_km(o.pickup_site.latitude, o.pickup_site.longitude, *where)
-                if o.pickup_site
-                else 0
-            )
+    # Nearest first (then the earliest ready); without a destination, the earliest ready.
+    pickups.sort(
+        key=lambda o: (
+            o.distance_km or 0.0,
+            o.plan.deliver_by or now,
+            o.pickup_site.code if o.pickup_site else "",
         )
-    else:
-        pickups.sort(
-            key=lambda o: (o.plan.deliver_by or now, o.pickup_site.code if o.pickup_site else "")
-        )
+    )
     options.extend(pickups)
 
     explanation = {
@@ -246,6 +254,7 @@ async def fulfillment_options(
         },
         "shipping": [o.plan.explanation() for o in options if o.method == "SHIP"],
         "pickup": pickup_notes,
+        "pickupRadiusKm": channel.pickup_radius_km if where is not None else None,
         "rules": [
             "available = onHand - reserved - safetyStock - damaged, per location, never below 0",
             "sellable = floor(network available x sharePercent / 100) - buffer, never below 0; excluded SKUs 0",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal
+from domain.availability.calendar import Hours, parse_hours
 from domain.availability.rules import Allocation, status_of
 from domain.db import driver_connection
 from domain.errors import DomainError, NotFound
@@ -45,6 +47,7 @@ class ChannelConfig:
     rules: tuple[str, ...]
     max_splits: int
     kind: str
+    pickup_radius_km: float = 50.0
 
 
 _AVAILABILITY_SQL = """
@@ -152,6 +155,7 @@ async def channel_config(
         rules=tuple(sourcing.get("rules", ())),
         max_splits=int(sourcing.get("maxSplits", 3)),
         kind=row["kind"],
+        pickup_radius_km=float(sourcing.get("pickupRadiusKm", 50.0)),
     )
 
 
@@ -162,7 +166,7 @@ CHANNEL_SQL = (
 )
 NETWORK_SQL = (
     "SELECT l.id, l.code, l.latitude, l.longitude, l.timezone, l.can_ship, l.can_pickup, l.priority,"
-    " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour"
+    " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour, l.opening_hours::text AS opening_hours"
     " FROM locations l JOIN channel_locations cl ON cl.location_id = l.id WHERE cl.channel_id = $1"
     " ORDER BY l.code"
 )
@@ -178,6 +182,12 @@ NEXT_INBOUND_SQL = (
     " WHERE l.sku = ANY($2::text[]) AND l.quantity > l.quantity_received"
     " ORDER BY l.sku, i.expected_at"
 )
+
+
+@lru_cache(maxsize=256)
+def _hours(stored: str | None) -> Hours | None:
+    """A location's stored opening hours, parsed once per distinct value."""
+    return parse_hours(orjson.loads(stored))[0] if stored else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +258,7 @@ async def network_stock(
             handling_days=r["handling_days"],
             cutoff_hour=r["cutoff_hour"],
             stock=stock.get(r["id"], {}),
+            opening_hours=_hours(r["opening_hours"]),
         )
         for r in locations
     ]

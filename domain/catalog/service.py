@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.availability.calendar import parse_hours
 from domain.catalog.models import LOCATION_KINDS, Location, Product
 from domain.errors import Collector
 from domain.geo import coordinate_problems, is_country, is_timezone
@@ -52,6 +53,8 @@ class LocationData:
     handling_days: int = 1
     cutoff_hour: int = 14
     daily_capacity: int | None = None
+    # Weekly opening hours, local time: [{"day": "MONDAY", "opens": "10:00", "closes": "19:00"}]
+    opening_hours: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,8 @@ def _validate_location(errors: Collector, loc: LocationData, at: list[str | int]
         errors.add(
             "OUT_OF_RANGE", "dailyCapacity must be between 0 and 10,000,000", [*at, "dailyCapacity"]
         )
+    for i, name, message in parse_hours(loc.opening_hours)[1]:
+        errors.add("INVALID_OPENING_HOURS", message, [*at, "openingHours", i, name])
     if loc.cost_per_shipment is None:
         return None
     try:
@@ -191,6 +196,7 @@ async def upsert_locations(session: AsyncSession, items: Sequence[LocationData])
                 "handling_days": loc.handling_days,
                 "cutoff_hour": loc.cutoff_hour,
                 "daily_capacity": loc.daily_capacity,
+                "opening_hours": loc.opening_hours,
             }
         )
     errors.raise_if_any()

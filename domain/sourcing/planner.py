@@ -47,6 +47,7 @@ class Site:
     handling_days: int
     cutoff_hour: int
     stock: Mapping[str, int]
+    opening_hours: calendar.Hours | None = None  # weekly, local time; None: not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,11 @@ def plan(sites: Sequence[Site], request: SourcingRequest) -> Plan:
         else:
             taken = _take(store.stock, demand)
             ready = calendar.pickup_ready_by(
-                request.now, store.timezone, store.cutoff_hour, store.handling_days
+                request.now,
+                store.timezone,
+                store.cutoff_hour,
+                store.handling_days,
+                store.opening_hours,
             )
             if taken:
                 shipments.append(PlannedShipment(store, "PICKUP", taken, None, ready, None))

@@ -120,12 +120,22 @@ class FulfillmentOptionView:
     complete: bool = strawberry.field(description="Whether it serves the whole basket.")
     parcel_count: int = strawberry.field(description="Shipments it takes.")
     deliver_by: dt.datetime | None = strawberry.field(
-        description="When the last parcel is delivered, or when the pickup is ready."
+        description=(
+            "When the last parcel is delivered, or when the pickup is ready (within the store's "
+            "opening hours: its next opening if preparation ends after hours)."
+        )
     )
     split_preference: SplitPreference | None = strawberry.field(
         description="For shipping: the preference this plan follows (fewer parcels, or earliest delivery)."
     )
     shipments: list[PlannedShipmentView] = strawberry.field(description="The shipments it takes.")
+    distance_km: float | None = strawberry.field(
+        description=(
+            "For click and collect: the store's great-circle distance from the destination (km), "
+            "when the destination is known; stores beyond the channel's pickupRadiusKm are not "
+            "offered."
+        )
+    )
     pickup_location_id: strawberry.Private[int | None]
 
     @strawberry.field(description="For click and collect: the store.")
@@ -142,7 +152,11 @@ class FulfillmentOptionsView:
         description="Per SKU: requested and sellable."
     )
     options: list[FulfillmentOptionView] = strawberry.field(
-        description="Shipping plans first (the channel's default preference first), then click-and-collect stores."
+        description=(
+            "Shipping plans first (the channel's default preference first), then click-and-collect "
+            "stores within the channel's pickupRadiusKm of the destination, nearest first (without "
+            "a destination: every store, earliest ready first)."
+        )
     )
     explanation: JSON = strawberry.field(
         description=(
@@ -270,6 +284,7 @@ class AvailabilityQuery:
                     if o.method == "SHIP"
                     else None,
                     shipments=[PlannedShipmentView.of(s) for s in o.plan.shipments],
+                    distance_km=round(o.distance_km, 1) if o.distance_km is not None else None,
                     pickup_location_id=o.pickup_site.location_id if o.pickup_site else None,
                 )
                 for o in result.options
