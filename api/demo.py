@@ -65,6 +65,13 @@ def _loc(
 ) -> LocationData:
     is_store = kind == "STORE"
     return LocationData(
+        # Stores open Monday to Saturday, 10:00-19:30 local time.
+        opening_hours=[
+            {"day": day, "opens": "10:00", "closes": "19:30"}
+            for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY")
+        ]
+        if is_store
+        else None,
         code=code,
         name=name,
         kind=kind,

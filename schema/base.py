@@ -12,7 +12,9 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types import Info
+from strawberry.types.scalar import ScalarDefinition
 
 from domain.access.principal import AccessDenied, Principal, Role
 from domain.errors import DomainError, ValidationFailed
@@ -59,6 +61,31 @@ class Node:
     id: strawberry.ID = strawberry.field(description="Global, opaque identifier.")
 
 
+# ---------- times ----------
+
+
+def _utc(value: dt.datetime) -> str:
+    from domain.availability.calendar import iso
+
+    return str(iso(value))
+
+
+# Every DateTime the API answers is one convention: the instant in UTC with a Z. Inputs
+# may carry any offset (ISO 8601). Local times (opening hours) come with their zone.
+UTC_DATETIME = ScalarDefinition(
+    name="DateTime",
+    description=(
+        "An instant, ISO 8601. Answers are always in UTC with a Z (2026-11-26T19:00:00Z); "
+        "inputs may carry any offset."
+    ),
+    specified_by_url=None,
+    serialize=_utc,
+    parse_value=DateTimeDefinition.parse_value,
+    parse_literal=None,
+    origin=dt.datetime,
+)
+
+
 # ---------- errors ----------
 
 
@@ -76,6 +103,19 @@ class UserError:
 def user_errors(exc: DomainError) -> list[UserError]:
     errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
     return [UserError(code=e.code, field=e.field, message=e.message) for e in errors]
+
+
+def refusal(exc: DomainError) -> GraphQLError:
+    """A business refusal of a query (which has no userErrors to carry it): a GraphQL
+    error whose extensions have the code and field of the (first) problem, and every
+    problem under `userErrors` when there are several."""
+    errors = exc.errors if isinstance(exc, ValidationFailed) and exc.errors else [exc]
+    extensions: dict[str, Any] = {"code": errors[0].code, "field": errors[0].field}
+    if len(errors) > 1:
+        extensions["userErrors"] = [
+            {"code": e.code, "field": e.field, "message": e.message} for e in errors
+        ]
+    return GraphQLError(exc.message, extensions=extensions)
 
 
 def authorize(info: InfoT, *roles: Role) -> Principal:
@@ -133,8 +173,16 @@ class AddressInput:
     country_code: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
     name: str | None = strawberry.field(default=None, description="Recipient or place name.")
     line2: str | None = strawberry.field(default=None, description="Further address detail.")
-    latitude: float | None = strawberry.field(default=None, description="WGS84 latitude.")
-    longitude: float | None = strawberry.field(default=None, description="WGS84 longitude.")
+    latitude: float | None = strawberry.field(
+        default=None,
+        description=(
+            "WGS84 latitude, -90 to 90; with longitude or not at all (INVALID_COORDINATES). "
+            "Without coordinates, distance rules use the postal code's area, else the city."
+        ),
+    )
+    longitude: float | None = strawberry.field(
+        default=None, description="WGS84 longitude, -180 to 180; with latitude or not at all."
+    )
 
 
 # ---------- pages ----------

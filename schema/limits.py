@@ -7,7 +7,7 @@ in its size; schema/parsing.py parses and validates through caches).
 
 from __future__ import annotations
 
-from domain.availability.service import MAX_BASKET_LINES
+from domain.availability.options import MAX_BASKET_LINES
 from domain.catalog.service import MAX_BATCH as MAX_PRODUCTS_PER_CALL
 from domain.inventory.service import MAX_LINES as MAX_STOCK_LINES_PER_CALL
 from domain.order.placement import MAX_LINES as MAX_ORDER_LINES

@@ -11,12 +11,14 @@ Rules (documented so a storefront can explain its promise):
   promised by 20:00 local time.
 - Click and collect: a store with no handling days has the order ready 2 hours after a
   receipt before its cut-off, else at 10:00 on the next working day; with handling
-  days, at 10:00 after them.
+  days, at 10:00 after them; in any case within the store's weekly opening hours (its
+  next opening if that time falls outside them), when they are known.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,89 @@ EXPRESS_BANDS = ((1000.0, 1), (float("inf"), 2))
 DELIVERY_HOUR = 20
 PICKUP_OPENING_HOUR = 10
 PICKUP_PREPARATION = dt.timedelta(hours=2)
+
+
+def iso(when: dt.datetime | None) -> str | None:
+    """A time as the API writes it, in explanations as in DateTime fields: the instant in
+    UTC with a Z (2026-11-26T19:00:00Z), whatever zone it was computed in. (Local times,
+    such as opening hours, are given with their location's time zone.)"""
+    if when is None:
+        return None
+    if when.tzinfo is None:  # stored times are UTC
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+MAX_RANGES_PER_DAY = 4
+# (weekday 0-6, opens, closes) in minutes after local midnight.
+Hours = tuple[tuple[int, int, int], ...]
+
+
+def _minutes(text: str) -> int | None:
+    """Minutes after midnight of "HH:MM" (24:00 allowed, as a closing time)."""
+    if len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+        return None
+    hours, minutes = int(text[:2]), int(text[3:])
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
+        return None
+    return hours * 60 + minutes
+
+
+def parse_hours(
+    ranges: list[dict[str, str]] | None,
+) -> tuple[Hours | None, list[tuple[int, str, str]]]:
+    """Opening hours as stored or given ([{"day", "opens", "closes"}]), and the problems
+    as (index, field, message): unknown day, HH:MM, opens before closes, no overlap, at
+    most four ranges a day."""
+    if ranges is None:
+        return None, []
+    problems: list[tuple[int, str, str]] = []
+    parsed: list[tuple[int, int, int]] = []
+    for i, r in enumerate(ranges):
+        day = r.get("day", "")
+        opens, closes = _minutes(r.get("opens", "")), _minutes(r.get("closes", ""))
+        if day not in WEEKDAYS:
+            problems.append((i, "day", f"unknown day {day!r}"))
+        if opens is None or opens >= 24 * 60:
+            problems.append((i, "opens", "opens is a local time HH:MM, 00:00 to 23:59"))
+        if closes is None:
+            problems.append((i, "closes", "closes is a local time HH:MM, 00:01 to 24:00"))
+        if opens is not None and closes is not None and opens >= closes:
+            problems.append((i, "closes", "a range closes after it opens (same day)"))
+        if not problems or problems[-1][0] != i:
+            parsed.append((WEEKDAYS.index(day), opens or 0, closes or 0))
+    parsed.sort()
+    for (d1, _, c1), (d2, o2, _) in itertools.pairwise(parsed):
+        if d1 == d2 and o2 < c1:
+            problems.append((len(ranges) - 1, "opens", f"two ranges overlap on {WEEKDAYS[d1]}"))
+            break
+    for weekday in range(7):
+        if sum(1 for d, _, _ in parsed if d == weekday) > MAX_RANGES_PER_DAY:
+            problems.append((len(ranges) - 1, "day", f"at most {MAX_RANGES_PER_DAY} ranges a day"))
+            break
+    return tuple(parsed), problems
+
+
+def next_open(when: dt.datetime, hours: Hours | None, timezone: str) -> dt.datetime:
+    """The first moment at or after `when` that the location is open (by its weekly hours
+    in its own time zone); `when` itself if its hours are not known or it never opens."""
+    if not hours:
+        return when
+    tz = zone(timezone)
+    local = when.astimezone(tz)
+    for offset in range(8):
+        day = local.date() + dt.timedelta(days=offset)
+        for weekday, opens, closes in hours:
+            if weekday != day.weekday():
+                continue
+            start = dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(minutes=opens)
+            end = dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(minutes=closes)
+            if offset == 0 and start <= local < end:
+                return local
+            if local < start:
+                return start
+    return when
 
 
 @lru_cache(maxsize=64)
@@ -83,11 +168,17 @@ def deliver_by(shipped: dt.datetime, distance_km: float | None, service_level: s
 
 
 def pickup_ready_by(
-    now: dt.datetime, timezone: str, cutoff_hour: int, handling_days: int
+    now: dt.datetime,
+    timezone: str,
+    cutoff_hour: int,
+    handling_days: int,
+    hours: Hours | None = None,
 ) -> dt.datetime:
+    """When a click-and-collect order can be collected: within the store's opening hours
+    (the next opening, if the preparation ends after hours)."""
     tz = zone(timezone)
     local = now.astimezone(tz)
     if handling_days == 0 and _is_working_day(local.date()) and local.hour < cutoff_hour:
-        return (local + PICKUP_PREPARATION).astimezone(tz)
+        return next_open((local + PICKUP_PREPARATION).astimezone(tz), hours, timezone)
     day = add_working_days(receipt_day(now, timezone, cutoff_hour), max(handling_days, 0))
-    return dt.datetime.combine(day, dt.time(PICKUP_OPENING_HOUR), tz)
+    return next_open(dt.datetime.combine(day, dt.time(PICKUP_OPENING_HOUR), tz), hours, timezone)

@@ -6,35 +6,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal
+from domain.availability.calendar import Hours, parse_hours
 from domain.availability.rules import Allocation, status_of
 from domain.db import driver_connection
 from domain.errors import DomainError, NotFound
-from domain.geo import haversine_km
 from domain.sourcing.planner import (
-    CONSOLIDATE,
-    FASTEST,
-    Plan,
     Site,
-    SourcingRequest,
-    default_preference,
-    plan,
 )
 
 MAX_SKUS = 500
+# The status of a SKU no product has.
+UNKNOWN = "UNKNOWN"
 
 
 class UnknownChannel(NotFound):
     code = "UNKNOWN_CHANNEL"
-
-
-class UnknownSku(DomainError):
-    code = "UNKNOWN_SKU"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +47,7 @@ class ChannelConfig:
     rules: tuple[str, ...]
     max_splits: int
     kind: str
+    pickup_radius_km: float = 50.0
 
 
 _AVAILABILITY_SQL = """
@@ -111,15 +104,19 @@ async def availability(
         return []
     if not principal.can_see_channel(rows[0]["channel_id"]):
         raise UnknownChannel(f"no channel {channel_code!r}", field=["channel"])
-    unknown = [r["sku"] for r in rows if not r["known"]]
-    if unknown:
-        raise UnknownSku(f"unknown SKUs: {', '.join(sorted(unknown))}", field=["skus"])
     allocation = Allocation.from_config(orjson.loads(rows[0]["allocation"]))
     backorders = rows[0]["allow_backorders"]
     by_sku = {r["sku"]: r for r in rows}
     out = []
     for sku in unique:
         r = by_sku[sku]
+        if not r["known"]:
+            # A SKU no product has (deleted, or mistyped) answers for itself: the rest
+            # of a product list is still shown.
+            out.append(
+                SkuAvailability(sku=sku, available=0, status=UNKNOWN, next_available_at=None)
+            )
+            continue
         sellable = allocation.sellable(sku, r["available"])
         next_at = (
             r["next_at"]
@@ -158,6 +155,7 @@ async def channel_config(
         rules=tuple(sourcing.get("rules", ())),
         max_splits=int(sourcing.get("maxSplits", 3)),
         kind=row["kind"],
+        pickup_radius_km=float(sourcing.get("pickupRadiusKm", 50.0)),
     )
 
 
@@ -168,7 +166,7 @@ CHANNEL_SQL = (
 )
 NETWORK_SQL = (
     "SELECT l.id, l.code, l.latitude, l.longitude, l.timezone, l.can_ship, l.can_pickup, l.priority,"
-    " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour"
+    " l.cost_per_shipment_minor, l.handling_days, l.cutoff_hour, l.opening_hours::text AS opening_hours"
     " FROM locations l JOIN channel_locations cl ON cl.location_id = l.id WHERE cl.channel_id = $1"
     " ORDER BY l.code"
 )
@@ -186,12 +184,19 @@ NEXT_INBOUND_SQL = (
 )
 
 
+@lru_cache(maxsize=256)
+def _hours(stored: str | None) -> Hours | None:
+    """A location's stored opening hours, parsed once per distinct value."""
+    return parse_hours(orjson.loads(stored))[0] if stored else None
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkStock:
     sites: list[Site]
     network_available: dict[str, int]
     per_location: dict[str, dict[str, dict[str, int]]]  # sku -> location code -> quantities
     next_inbound: dict[str, tuple[int, dt.datetime]]  # sku -> (location id, expected at)
+    unknown: frozenset[str] = frozenset()  # SKUs no product has
 
 
 async def network_stock(
@@ -202,8 +207,9 @@ async def network_stock(
     lock: bool = False,
     checked: bool = False,
 ) -> NetworkStock:
-    """Every location of the channel's network with its usable stock of these SKUs.
-    `checked`: the caller has already refused unknown SKUs (one query less)."""
+    """Every location of the channel's network with its usable stock of these SKUs, and
+    which of them no product has. `checked`: the caller has already refused unknown SKUs
+    (one query less)."""
     conn = await driver_connection(session)
     unique = sorted(set(skus))
     if not checked:
@@ -213,9 +219,9 @@ async def network_stock(
                 "SELECT sku FROM products WHERE sku = ANY($1::text[])", unique
             )
         }
-        missing = [s for s in unique if s not in known]
-        if missing:
-            raise UnknownSku(f"unknown SKUs: {', '.join(missing)}", field=["items"])
+        unknown = frozenset(s for s in unique if s not in known)
+    else:
+        unknown = frozenset()
     locations = await conn.fetch(NETWORK_SQL, channel_id)
     levels = await conn.fetch(
         NETWORK_LEVELS_SQL + (" ORDER BY s.sku, s.location_id FOR UPDATE OF s" if lock else ""),
@@ -252,6 +258,7 @@ async def network_stock(
             handling_days=r["handling_days"],
             cutoff_hour=r["cutoff_hour"],
             stock=stock.get(r["id"], {}),
+            opening_hours=_hours(r["opening_hours"]),
         )
         for r in locations
     ]
@@ -260,165 +267,5 @@ async def network_stock(
         network_available=network_available,
         per_location=per_location,
         next_inbound={r["sku"]: (r["location_id"], r["expected_at"]) for r in inbound},
+        unknown=unknown,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class LineAvailability:
-    sku: str
-    requested: int
-    available: int
-
-
-@dataclass(frozen=True, slots=True)
-class FulfillmentOption:
-    method: str
-    pickup_site: Site | None
-    plan: Plan
-
-    @property
-    def complete(self) -> bool:
-        return self.plan.complete
-
-
-@dataclass(frozen=True, slots=True)
-class FulfillmentOptions:
-    lines: list[LineAvailability]
-    options: list[FulfillmentOption]
-    explanation: dict[str, Any]
-
-
-MAX_BASKET_LINES = 200
-
-
-async def fulfillment_options(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    channel_code: str,
-    items: Sequence[tuple[str, int]],
-    destination: tuple[float, float] | None,
-    country_code: str | None,
-    service_level: str,
-    now: dt.datetime,
-) -> FulfillmentOptions:
-    """How a basket can reach the customer: shipping plans (fewest parcels and earliest
-    delivery, when they differ) and every store that can serve the whole basket for
-    click and collect; with the rules and buffers that shaped the answer."""
-    if not items:
-        raise DomainError("the basket is empty", field=["input", "items"], code="REQUIRED")
-    if len(items) > MAX_BASKET_LINES:
-        raise DomainError(
-            f"at most {MAX_BASKET_LINES} basket lines", field=["input", "items"], code="TOO_MANY"
-        )
-    for i, (_, qty) in enumerate(items):
-        if not 1 <= qty <= 100_000:
-            raise DomainError(
-                "quantity must be between 1 and 100,000",
-                field=["input", "items", i, "quantity"],
-                code="OUT_OF_RANGE",
-            )
-    channel = await channel_config(session, principal, channel_code, ["input", "channel"])
-    stock = await network_stock(session, channel.id, [sku for sku, _ in items])
-    requested: dict[str, int] = {}
-    for sku, qty in items:
-        requested[sku] = requested.get(sku, 0) + qty
-    sellable = {
-        sku: channel.allocation.sellable(sku, stock.network_available[sku]) for sku in requested
-    }
-    lines = [LineAvailability(sku, qty, sellable[sku]) for sku, qty in requested.items()]
-    default = default_preference(channel.rules)
-
-    options: list[FulfillmentOption] = []
-    seen_plans: set[tuple[tuple[str, tuple[tuple[str, int], ...]], ...]] = set()
-    for preference in (default, CONSOLIDATE if default == FASTEST else FASTEST):
-        ship = plan(
-            stock.sites,
-            SourcingRequest(
-                lines=list(requested.items()),
-                method="SHIP",
-                rules=channel.rules,
-                max_splits=channel.max_splits,
-                now=now,
-                service_level=service_level,
-                split_preference=preference,
-                destination=destination,
-                sellable=sellable,
-            ),
-        )
-        signature = tuple(
-            sorted((s.site.code, tuple(sorted(s.lines.items()))) for s in ship.shipments)
-        )
-        if ship.shipments and signature not in seen_plans:
-            seen_plans.add(signature)
-            options.append(FulfillmentOption("SHIP", None, ship))
-
-    pickup_notes: dict[str, str] = {}
-    pickups: list[FulfillmentOption] = []
-    for site in stock.sites:
-        if not site.can_pickup:
-            continue
-        pick = plan(
-            stock.sites,
-            SourcingRequest(
-                lines=list(requested.items()),
-                method="PICKUP",
-                rules=channel.rules,
-                max_splits=1,
-                now=now,
-                split_preference=CONSOLIDATE,
-                pickup_location_id=site.location_id,
-                sellable=sellable,
-            ),
-        )
-        if pick.complete:
-            pickups.append(FulfillmentOption("PICKUP", site, pick))
-            pickup_notes[site.code] = "serves the whole basket"
-        else:
-            short = {sku: qty for sku, qty in pick.unallocated.items()}
-            pickup_notes[site.code] = f"cannot serve the whole basket (short: {short})"
-    if destination is not None:
-        pickups.sort(
-            key=lambda o: (
-                haversine_km(o.pickup_site.latitude, o.pickup_site.longitude, *destination)
-                if o.pickup_site
-                else 0
-            )
-        )
-    else:
-        pickups.sort(
-            key=lambda o: (o.plan.deliver_by or now, o.pickup_site.code if o.pickup_site else "")
-        )
-    options.extend(pickups)
-
-    explanation = {
-        "channel": channel.code,
-        "serviceLevel": service_level,
-        "destination": {
-            "countryCode": country_code,
-            "latitude": destination[0] if destination else None,
-            "longitude": destination[1] if destination else None,
-        },
-        "strategy": {
-            "rules": list(channel.rules),
-            "maxSplits": channel.max_splits,
-            "defaultPreference": default,
-        },
-        "skus": {
-            sku: {
-                **channel.allocation.explain(sku, stock.network_available[sku]),
-                "requested": qty,
-                "locations": stock.per_location[sku],
-            }
-            for sku, qty in requested.items()
-        },
-        "shipping": [o.plan.explanation() for o in options if o.method == "SHIP"],
-        "pickup": pickup_notes,
-        "rules": [
-            "available = onHand - reserved - safetyStock - damaged, per location, never below 0",
-            "sellable = floor(network available x sharePercent / 100) - buffer, never below 0; excluded SKUs 0",
-            "ship-by: cut-off hour in the location's time zone, then handling days (Mon-Fri)",
-            "deliver-by: transit days by distance and service level (Mon-Fri), by 20:00",
-        ],
-    }
-    return FulfillmentOptions(lines=lines, options=options, explanation=explanation)

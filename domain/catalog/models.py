@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Float, Integer, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.db import Base, created_at_column, id_column
@@ -60,6 +62,9 @@ class Location(Base):
     handling_days: Mapped[int] = mapped_column(Integer, server_default="1")
     cutoff_hour: Mapped[int] = mapped_column(Integer, server_default="14")
     daily_capacity: Mapped[int | None] = mapped_column(Integer)
+    # Weekly opening hours in the location's own time zone: [{"day": "MONDAY", "opens":
+    # "10:00", "closes": "19:00"}, ...]; null: not known (pickup times not adjusted).
+    opening_hours: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.availability.calendar import parse_hours
 from domain.catalog.models import LOCATION_KINDS, Location, Product
 from domain.errors import Collector
-from domain.geo import is_country, is_timezone
+from domain.geo import coordinate_problems, is_country, is_timezone
 from domain.money import InvalidMoney, Money
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
@@ -32,6 +33,8 @@ class AddressData:
     country_code: str
     name: str | None = None
     line2: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class LocationData:
     handling_days: int = 1
     cutoff_hour: int = 14
     daily_capacity: int | None = None
+    # Weekly opening hours, local time: [{"day": "MONDAY", "opens": "10:00", "closes": "19:00"}]
+    opening_hours: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,20 @@ def check_address(errors: Collector, address: AddressData, field: list[str | int
             f"{address.country_code!r} is not an ISO 3166-1 alpha-2 country code",
             [*field, "countryCode"],
         )
+    check_coordinates(errors, address.latitude, address.longitude, field)
+
+
+def check_coordinates(
+    errors: Collector,
+    latitude: float | None,
+    longitude: float | None,
+    field: list[str | int],
+    *,
+    required: bool = False,
+) -> None:
+    """INVALID_COORDINATES at field + latitude/longitude for each problem."""
+    for name, message in coordinate_problems(latitude, longitude, required=required):
+        errors.add("INVALID_COORDINATES", message, [*field, name])
 
 
 def _validate_location(errors: Collector, loc: LocationData, at: list[str | int]) -> Money | None:
@@ -107,12 +126,7 @@ def _validate_location(errors: Collector, loc: LocationData, at: list[str | int]
     if loc.kind not in LOCATION_KINDS:
         errors.add("INVALID", f"unknown location kind {loc.kind!r}", [*at, "kind"])
     check_address(errors, loc.address, [*at, "address"])
-    if not -90 <= loc.latitude <= 90:
-        errors.add("INVALID_COORDINATES", "latitude must be between -90 and 90", [*at, "latitude"])
-    if not -180 <= loc.longitude <= 180:
-        errors.add(
-            "INVALID_COORDINATES", "longitude must be between -180 and 180", [*at, "longitude"]
-        )
+    check_coordinates(errors, loc.latitude, loc.longitude, at, required=True)
     if not is_timezone(loc.timezone):
         errors.add(
             "INVALID_TIMEZONE", f"{loc.timezone!r} is not an IANA time zone", [*at, "timezone"]
@@ -127,6 +141,8 @@ def _validate_location(errors: Collector, loc: LocationData, at: list[str | int]
         errors.add(
             "OUT_OF_RANGE", "dailyCapacity must be between 0 and 10,000,000", [*at, "dailyCapacity"]
         )
+    for i, name, message in parse_hours(loc.opening_hours)[1]:
+        errors.add("INVALID_OPENING_HOURS", message, [*at, "openingHours", i, name])
     if loc.cost_per_shipment is None:
         return None
     try:
@@ -180,6 +196,7 @@ async def upsert_locations(session: AsyncSession, items: Sequence[LocationData])
                 "handling_days": loc.handling_days,
                 "cutoff_hour": loc.cutoff_hour,
                 "daily_capacity": loc.daily_capacity,
+                "opening_hours": loc.opening_hours,
             }
         )
     errors.raise_if_any()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ DEFAULT_SOURCING_RULES = [
     "MOST_STOCK",
 ]
 MAX_SPLITS_LIMIT = 20
+# Click-and-collect stores farther than this from the customer are not offered.
+DEFAULT_PICKUP_RADIUS_KM = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class ChannelData:
     allocation: AllocationData | None = None
     sourcing_rules: Sequence[str] | None = None
     max_splits: int = 3
+    pickup_radius_km: float = DEFAULT_PICKUP_RADIUS_KM
     return_window_days: int = 30
     refund_shipping: bool = False
     publish_webhook_url: str | None = None
@@ -113,6 +117,12 @@ def _validate(errors: Collector, data: ChannelData) -> None:
             )
     if len(set(rules)) != len(rules):
         errors.add("DUPLICATE", "a sourcing rule appears twice", [*at, "sourcing", "rules"])
+    if not math.isfinite(data.pickup_radius_km) or not 1 <= data.pickup_radius_km <= 1_000:
+        errors.add(
+            "OUT_OF_RANGE",
+            "pickupRadiusKm must be between 1 and 1,000",
+            [*at, "sourcing", "pickupRadiusKm"],
+        )
     if not 1 <= data.max_splits <= MAX_SPLITS_LIMIT:
         errors.add(
             "OUT_OF_RANGE",
@@ -196,6 +206,7 @@ async def upsert_channel(
         if data.sourcing_rules is not None
         else DEFAULT_SOURCING_RULES,
         "maxSplits": data.max_splits,
+        "pickupRadiusKm": data.pickup_radius_km,
     }
     policy = {"windowDays": data.return_window_days, "refundShipping": data.refund_shipping}
 

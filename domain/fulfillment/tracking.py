@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access.principal import Principal, Role
+from domain.availability.calendar import iso
 from domain.errors import Collector, DomainError, InvalidState
 from domain.events import catalog as events
 from domain.fulfillment import carriers
@@ -145,7 +146,7 @@ async def record_tracking_event(
     detail = {
         "trackingEventId": data.event_id,
         "carrierStatus": data.status,
-        "occurredAt": data.occurred_at.isoformat(),
+        "occurredAt": iso(data.occurred_at),
         "where": data.location,
     }
     if not applied:

@@ -44,6 +44,10 @@ class Order(Base):
         CheckConstraint(f"return_status IN {RETURN_STATUSES}", name="return_status"),
         CheckConstraint("delivery_method IN ('SHIP', 'PICKUP')", name="delivery_method"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
+        CheckConstraint(
+            "ship_latitude BETWEEN -90 AND 90 AND ship_longitude BETWEEN -180 AND 180",
+            name="ship_coords",
+        ),
         Index("ix_orders_channel_placed", "channel_id", "placed_at", "id"),
         Index("ix_orders_placed", "placed_at", "id"),
         Index("ix_orders_customer", "customer_id", "placed_at"),
@@ -53,6 +57,9 @@ class Order(Base):
     number: Mapped[str] = mapped_column(String(20), unique=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
     external_id: Mapped[str] = mapped_column(String(100))
+    # Hash of the placement request: a repeat of the externalId with the same content
+    # is the same order (placeOrder is idempotent by externalId), other content an error.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24))

@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
 from domain.availability.service import ChannelConfig, NetworkStock, channel_config, network_stock
-from domain.catalog.service import AddressData, check_address, check_text
+from domain.catalog.service import AddressData, check_address, check_coordinates, check_text
 from domain.customer.service import normalise_email
 from domain.db import driver_connection
 from domain.errors import Collector, DomainError
 from domain.events import catalog as events
+from domain.geo import Approximation, approximate
+from domain.idempotency import request_fingerprint
 from domain.money import InvalidMoney, Money
 from domain.order.events import append_event
 from domain.order.numbers import format_number
@@ -41,7 +43,28 @@ class InsufficientStock(DomainError):
 
 
 class DuplicateExternalId(DomainError):
+    """The channel already has an order with this externalId, placed with other content;
+    `order_id` is that order, for the client to find it."""
+
     code = "DUPLICATE_EXTERNAL_ID"
+
+    def __init__(self, message: str, *, order_id: int, field: list[str | int]) -> None:
+        super().__init__(message, field=field)
+        self.order_id = order_id
+
+
+class AlreadyPlaced(Exception):
+    """The same placement (same externalId, same content) was already made: the answer is
+    that order, and this attempt changes nothing (its transaction is rolled back)."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+def placement_hash(data: PlaceOrderData) -> str:
+    """What makes two placements the same order: every field of the request."""
+    return request_fingerprint(data)
 
 
 class StockConflict(Exception):
@@ -100,6 +123,8 @@ class Prepared:
     pickup_location_id: int | None
     plan: Plan
     stock: NetworkStock
+    # Where the destination probably is, when it came without coordinates.
+    approximated: Approximation | None = None
     backorders: dict[str, tuple[int, int]] = field(default_factory=dict)  # sku -> (location, qty)
 
     @property
@@ -119,8 +144,11 @@ class Prepared:
         return self.subtotal - self.discount + self.shipping
 
     def decision(self) -> dict[str, Any]:
+        """The whole decision, as stored on the order (see domain/availability/disclosure.py
+        for what each reader is shown of it)."""
         return {
             **self.plan.explanation(),
+            "destinationApproximated": self.approximated.explain() if self.approximated else None,
             "backordered": {
                 sku: {"locationId": loc, "quantity": q} for sku, (loc, q) in self.backorders.items()
             },
@@ -160,7 +188,57 @@ async def prepare(
     """Everything short of writing: validation, pricing and the sourcing plan.
 
     `lock` plans on locked stock rows (a last attempt that cannot lose a race);
-    `strict=False` returns a plan with unallocated units instead of refusing (previews)."""
+    `strict=False` returns a plan with unallocated units instead of refusing (previews).
+
+    A refused placement whose externalId the channel already has is that order: the same
+    request answers it (AlreadyPlaced), another is DUPLICATE_EXTERNAL_ID naming it, rather
+    than a refusal the order's own reservation may cause (its last units, say)."""
+    try:
+        return await _prepare(session, principal, data, now, lock=lock, strict=strict)
+    except DomainError:
+        if strict:
+            await refuse_if_placed(session, principal, data)
+        raise
+
+
+async def refuse_if_placed(
+    session: AsyncSession, principal: Principal, data: PlaceOrderData
+) -> None:
+    """AlreadyPlaced or DuplicateExternalId if the channel has an order with this
+    externalId (visible to the caller); nothing otherwise. Only on the refusal path, so
+    a placement costs no statement for it."""
+    conn = await driver_connection(session)
+    existing = await conn.fetchrow(
+        "SELECT o.id, o.number, o.channel_id, o.request_hash FROM orders o"
+        " JOIN channels c ON c.id = o.channel_id WHERE c.code = $1 AND o.external_id = $2",
+        data.channel_code,
+        data.external_id,
+    )
+    if existing is None or not principal.can_see_channel(existing["channel_id"]):
+        return
+    _refuse_existing(existing, data)
+
+
+def _refuse_existing(existing: Any, data: PlaceOrderData) -> None:
+    if existing["request_hash"] == placement_hash(data):
+        raise AlreadyPlaced(existing["id"])
+    raise DuplicateExternalId(
+        f"this channel already has order {existing['number']} with externalId"
+        f" {data.external_id!r}, placed with other content",
+        order_id=existing["id"],
+        field=["input", "externalId"],
+    )
+
+
+async def _prepare(
+    session: AsyncSession,
+    principal: Principal,
+    data: PlaceOrderData,
+    now: dt.datetime,
+    *,
+    lock: bool,
+    strict: bool,
+) -> Prepared:
     if principal.role not in (Role.ADMIN, Role.CHANNEL):
         raise DomainError("only a channel or an admin places orders", code="FORBIDDEN")
     channel = await channel_config(session, principal, data.channel_code, ["input", "channel"])
@@ -198,6 +276,10 @@ async def prepare(
 
     conn = await driver_connection(session)
     pickup_location_id: int | None = None
+    if data.shipping_address is not None:
+        # Coordinates are checked on any address given (a pickup's too): 999 is never a
+        # latitude.
+        check_coordinates(errors, data.latitude, data.longitude, ["input", "shippingAddress"])
     if data.delivery_method == "SHIP":
         if data.shipping_address is None:
             errors.add("REQUIRED", "shipping needs a shippingAddress", ["input", "shippingAddress"])
@@ -249,11 +331,7 @@ async def prepare(
 
     stock = await network_stock(session, channel.id, skus, lock=lock, checked=True)
     sellable = {sku: channel.allocation.sellable(sku, stock.network_available[sku]) for sku in skus}
-    destination = (
-        (data.latitude, data.longitude)
-        if data.latitude is not None and data.longitude is not None
-        else None
-    )
+    destination, approximated = _destination(data)
     sourced = plan(
         stock.sites,
         SourcingRequest(
@@ -269,7 +347,9 @@ async def prepare(
             sellable=sellable,
         ),
     )
-    prepared = Prepared(data, channel, email, lines, shipping, pickup_location_id, sourced, stock)
+    prepared = Prepared(
+        data, channel, email, lines, shipping, pickup_location_id, sourced, stock, approximated
+    )
     short = Collector()
     for sku, qty in sorted(sourced.unallocated.items()):
         inbound = stock.next_inbound.get(sku)
@@ -295,6 +375,22 @@ async def prepare(
             else _many(short)
         )
     return prepared
+
+
+def _destination(
+    data: PlaceOrderData,
+) -> tuple[tuple[float, float] | None, Approximation | None]:
+    """Where the order goes, for distance rules: the address's coordinates, else its postal
+    code's area or its town (approximated), else unknown."""
+    if data.latitude is not None and data.longitude is not None:
+        return (data.latitude, data.longitude), None
+    a = data.shipping_address
+    if data.delivery_method != "SHIP" or a is None:
+        return None, None
+    approximated = approximate(a.country_code, a.postal_code, a.city)
+    if approximated is None:
+        return None, None
+    return (approximated.latitude, approximated.longitude), approximated
 
 
 def _many(short: Collector) -> DomainError:
@@ -362,6 +458,7 @@ async def write(
     gone (the caller retries with a fresh plan)."""
     conn = await driver_connection(session)
     data = p.data
+    request_hash = placement_hash(data)
     reserve = sorted(
         ((sku, s.site.location_id, q) for s in p.plan.shipments for sku, q in s.lines.items()),
         key=lambda r: (r[0], r[1]),
@@ -404,9 +501,9 @@ async def write(
             service_level, pickup_location_id, split_preference, ship_name, ship_line1, ship_line2, ship_city,
             ship_postal_code, ship_country_code, ship_latitude, ship_longitude, company, purchase_order_number,
             sales_rep, subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, sourcing_decision,
-            placed_at, updated_at)
+            placed_at, updated_at, request_hash)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-            $22, $23, $24, $25, $26, $27::jsonb, $28, $28)
+            $22, $23, $24, $25, $26, $27::jsonb, $28, $28, $29)
         ON CONFLICT (channel_id, external_id) DO NOTHING
         RETURNING {_ORDER_RETURNING}
         """,
@@ -438,17 +535,15 @@ async def write(
         p.total,
         orjson.dumps(p.decision()).decode(),
         now,
+        request_hash,
     )
     if order is None:
-        number = await conn.fetchval(
-            "SELECT number FROM orders WHERE channel_id = $1 AND external_id = $2",
+        existing = await conn.fetchrow(
+            "SELECT id, number, request_hash FROM orders WHERE channel_id = $1 AND external_id = $2",
             p.channel.id,
             data.external_id,
         )
-        raise DuplicateExternalId(
-            f"this channel already has order {number} with externalId {data.external_id!r}",
-            field=["input", "externalId"],
-        )
+        _refuse_existing(existing, data)
     order_id = order["id"]
 
     taken: dict[int, int] = {}

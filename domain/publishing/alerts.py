@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal, Role
+from domain.availability.calendar import iso
 from domain.availability.rules import available_at_location
 from domain.db import driver_connection
 from domain.global_ids import global_id
@@ -149,7 +150,7 @@ class AlertAttempt:
                 # The API's id of the alert (`inventoryAlerts`, `node(id:)`).
                 "id": global_id("InventoryAlert", self.alert_id),
                 "topic": self.topic,
-                "occurredAt": self.created_at.isoformat(),
+                "occurredAt": iso(self.created_at),
                 "data": data,
             }
         )

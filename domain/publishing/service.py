@@ -37,6 +37,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access.principal import Principal
+from domain.availability.calendar import iso
 from domain.availability.rules import Allocation
 from domain.db import driver_connection
 from domain.publishing import alerts
@@ -139,7 +140,7 @@ def feed_files(
         {
             "channel": channel_code,
             "sequence": sequence,
-            "generatedAt": generated_at.isoformat(),
+            "generatedAt": iso(generated_at),
             "items": [{"sku": sku, "quantity": qty} for sku, qty in items],
         }
     )

@@ -26,6 +26,9 @@ from domain.geo import haversine_km
 CONSOLIDATE = "CONSOLIDATE"
 FASTEST = "FASTEST"
 _INF = float("inf")
+_RANKING_RULES = ("DISTANCE", "PRIORITY", "COST", "MOST_STOCK", "EARLIEST_DELIVERY")
+# How many of the best-ranked locations seed an alternative plan of as few parcels.
+_SEEDS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Site:
     handling_days: int
     cutoff_hour: int
     stock: Mapping[str, int]
+    opening_hours: calendar.Hours | None = None  # weekly, local time; None: not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,8 @@ class PlannedShipment:
             "location": self.site.code,
             "method": self.method,
             "lines": dict(sorted(self.lines.items())),
-            "shipBy": self.ship_by.isoformat() if self.ship_by else None,
-            "deliverBy": self.deliver_by.isoformat(),
+            "shipBy": calendar.iso(self.ship_by),
+            "deliverBy": calendar.iso(self.deliver_by),
             "distanceKm": round(self.distance_km, 1) if self.distance_km is not None else None,
         }
 
@@ -187,7 +191,11 @@ def plan(sites: Sequence[Site], request: SourcingRequest) -> Plan:
         else:
             taken = _take(store.stock, demand)
             ready = calendar.pickup_ready_by(
-                request.now, store.timezone, store.cutoff_hour, store.handling_days
+                request.now,
+                store.timezone,
+                store.cutoff_hour,
+                store.handling_days,
+                store.opening_hours,
             )
             if taken:
                 shipments.append(PlannedShipment(store, "PICKUP", taken, None, ready, None))
@@ -197,7 +205,7 @@ def plan(sites: Sequence[Site], request: SourcingRequest) -> Plan:
                     "step": "pickup",
                     "location": store.code,
                     "whole basket": not demand,
-                    "readyBy": ready.isoformat(),
+                    "readyBy": calendar.iso(ready),
                 }
             )
         if demand and not (preference == FASTEST and request.destination is not None):
@@ -256,16 +264,12 @@ def _plan_shipping(
     reasons.append(
         {
             "step": "candidates",
-            "ranking": [
-                r
-                for r in request.rules
-                if r in ("DISTANCE", "PRIORITY", "COST", "MOST_STOCK", "EARLIEST_DELIVERY")
-            ],
+            "ranking": [r for r in request.rules if r in _RANKING_RULES],
             "locations": [
                 {
                     "location": site.code,
                     "distanceKm": round(distance, 1) if distance is not None else None,
-                    "deliverBy": delivers.isoformat(),
+                    "deliverBy": calendar.iso(delivers),
                     "priority": site.priority,
                     "costMinor": site.cost_minor,
                     "canServe": dict(sorted(_take(site.stock, demand).items())),
@@ -278,14 +282,19 @@ def _plan_shipping(
         reasons.append({"step": "plan", "result": "no location can ship any of the basket"})
         return Plan([], dict(demand), preference)
 
-    def build(order: list[Any], greedy_cover: bool) -> Plan:
+    def build(order: list[Any], greedy_cover: bool, seed: Any = None) -> Plan:
         left = dict(demand)
         chosen: list[PlannedShipment] = []
         pool = list(order)
         while left and pool and len(chosen) < max_splits:
             # Greedy cover: the location covering most of what is left, ties by rank
-            # (pool order); otherwise simply the next by rank.
-            best = max(pool, key=lambda c: _covered(c[1].stock, left)) if greedy_cover else pool[0]
+            # (pool order); otherwise simply the next by rank. A seed is taken first.
+            if seed is not None and not chosen:
+                best = seed
+            elif greedy_cover:
+                best = max(pool, key=lambda c: _covered(c[1].stock, left))
+            else:
+                best = pool[0]
             pool.remove(best)
             taken = _take(best[1].stock, left)
             if not taken:
@@ -297,6 +306,16 @@ def _plan_shipping(
 
     consolidated = build(candidates, greedy_cover=True)
     fastest = build(sorted(candidates, key=lambda c: (c[4], c[0])), greedy_cover=False)
+    alternatives = [consolidated, fastest]
+    if len(consolidated.shipments) > 1:
+        # Greedy cover finds the fewest parcels, but not which plan of that many parcels
+        # is best: the location holding most of the basket is not always part of the
+        # nearest or fastest pair. Seeding the cover with each of the best-ranked
+        # locations gives the other plans of as few parcels to compare.
+        for seed in candidates[:_SEEDS]:
+            alternatives.append(build(candidates, greedy_cover=True, seed=seed))
+    position = {c[1].location_id: i for i, c in enumerate(candidates)}
+    held = {c[1].location_id: sum(c[1].stock.get(sku, 0) for sku in demand) for c in candidates}
 
     def short(p: Plan) -> int:
         return sum(p.unallocated.values())
@@ -304,14 +323,43 @@ def _plan_shipping(
     def latest(p: Plan) -> dt.datetime:
         return p.deliver_by or dt.datetime.max.replace(tzinfo=dt.UTC)
 
-    if preference == CONSOLIDATE:
-        # Fewer parcels, then the strategy's ranking (the greedy plan follows it); delivery
-        # dates count only under FASTEST or when EARLIEST_DELIVERY is a ranking rule.
-        best_plan = min((consolidated, fastest), key=lambda p: (short(p), len(p.shipments)))
-    else:
-        best_plan = min(
-            (fastest, consolidated), key=lambda p: (short(p), latest(p), len(p.shipments))
-        )
+    def kilometres(p: Plan) -> float:
+        return round(sum(s.distance_km or 0.0 for s in p.shipments), 3)
+
+    def ranking(p: Plan) -> tuple[Any, ...]:
+        """The strategy's ranking rules, in its order, applied to a whole plan: total
+        distance, priority and cost of its shipments, most stock held, latest delivery;
+        then the earliest delivery, the shortest distance and the locations' ranks."""
+        key: list[Any] = []
+        for rule in request.rules:
+            if rule == "DISTANCE":
+                key.append(kilometres(p))
+            elif rule == "PRIORITY":
+                key.append(sum(s.site.priority for s in p.shipments))
+            elif rule == "COST":
+                key.append(
+                    sum(
+                        _INF if s.site.cost_minor is None else s.site.cost_minor
+                        for s in p.shipments
+                    )
+                )
+            elif rule == "MOST_STOCK":
+                key.append(-sum(held[s.site.location_id] for s in p.shipments))
+            elif rule == "EARLIEST_DELIVERY":
+                key.append(latest(p))
+        key += [latest(p), kilometres(p), sorted(position[s.site.location_id] for s in p.shipments)]
+        return tuple(key)
+
+    def fewest_parcels(p: Plan) -> tuple[Any, ...]:
+        return (short(p), len(p.shipments), *ranking(p))
+
+    def earliest_delivery(p: Plan) -> tuple[Any, ...]:
+        return (short(p), latest(p), len(p.shipments), *ranking(p))
+
+    # min() keeps the first of equals: the plain greedy plan, then the fastest.
+    best_consolidated = min(alternatives, key=fewest_parcels)
+    best_fastest = min([fastest, *alternatives], key=earliest_delivery)
+    best_plan = best_consolidated if preference == CONSOLIDATE else best_fastest
     reasons.append(
         {
             "step": "plan",
@@ -321,12 +369,22 @@ def _plan_shipping(
                 {
                     "name": name,
                     "parcels": len(p.shipments),
-                    "deliverBy": p.deliver_by.isoformat() if p.deliver_by else None,
+                    "deliverBy": calendar.iso(p.deliver_by),
                     "unallocatedUnits": short(p),
                     "chosen": p is best_plan,
                 }
-                for name, p in (("fewest parcels", consolidated), ("earliest delivery", fastest))
+                for name, p in (
+                    ("fewest parcels", best_consolidated),
+                    ("earliest delivery", best_fastest),
+                )
             ],
+            "plansCompared": len({_signature(p) for p in alternatives}),
+            "tieBreak": [r for r in request.rules if r in _RANKING_RULES]
+            + ["EARLIEST_DELIVERY", "DISTANCE", "RANK"],
         }
     )
     return best_plan
+
+
+def _signature(p: Plan) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    return tuple(sorted((s.site.code, tuple(sorted(s.lines.items()))) for s in p.shipments))

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from domain.availability.calendar import iso
 from domain.events import catalog as event_catalog
 from domain.global_ids import global_id
 
@@ -47,7 +48,7 @@ class Attempt:
                 "orderId": global_id("Order", self.order_id),
                 "sequence": self.sequence,
                 "globalSequence": self.stream_seq,
-                "occurredAt": self.occurred_at.isoformat(),
+                "occurredAt": iso(self.occurred_at),
                 "actor": self.actor,
                 "data": event_catalog.public_payload(
                     self.topic, self.payload, locations=self.partner_locations

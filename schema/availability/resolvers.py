@@ -6,13 +6,13 @@ import datetime as dt
 from enum import Enum
 
 import strawberry
-from graphql import GraphQLError
 
 from domain.access.principal import Role
+from domain.availability import options as fulfilment
 from domain.availability import service as atp
 from domain.errors import DomainError
 from domain.sourcing.planner import PlannedShipment
-from schema.base import JSON, InfoT, authorize
+from schema.base import JSON, InfoT, authorize, refusal
 from schema.catalog.types import Location
 from schema.loaders import location_by_id
 
@@ -23,6 +23,10 @@ class AvailabilityStatus(Enum):
     LOW_STOCK = "LOW_STOCK"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     BACKORDERABLE = "BACKORDERABLE"
+    UNKNOWN = strawberry.enum_value(
+        "UNKNOWN",
+        description="No product has this SKU (deleted or mistyped): nothing can be sold.",
+    )
 
 
 @strawberry.enum(description="Shipping to an address, or click and collect at a store.")
@@ -50,7 +54,7 @@ class SkuAvailability:
         description="Units the channel may sell now: its network's available units after its allocation rules."
     )
     status: AvailabilityStatus = strawberry.field(
-        description="In stock, low, out, or backorderable."
+        description="In stock, low, out, backorderable, or UNKNOWN (no such product; available 0)."
     )
     next_available_at: dt.datetime | None = strawberry.field(
         description="For a SKU the channel cannot sell now: when inbound supply is expected."
@@ -70,6 +74,12 @@ class RequestedAvailability:
     sku: str = strawberry.field(description="The SKU.")
     requested: int = strawberry.field(description="Units in the basket.")
     available: int = strawberry.field(description="Units the channel may sell now.")
+    status: AvailabilityStatus = strawberry.field(
+        description=(
+            "The SKU's status as `availability` gives it; UNKNOWN for a SKU no product has "
+            "(available 0, not sourced)."
+        )
+    )
 
 
 @strawberry.type(name="PlannedShipment", description="A shipment a plan would create.")
@@ -110,12 +120,22 @@ class FulfillmentOptionView:
     complete: bool = strawberry.field(description="Whether it serves the whole basket.")
     parcel_count: int = strawberry.field(description="Shipments it takes.")
     deliver_by: dt.datetime | None = strawberry.field(
-        description="When the last parcel is delivered, or when the pickup is ready."
+        description=(
+            "When the last parcel is delivered, or when the pickup is ready (within the store's "
+            "opening hours: its next opening if preparation ends after hours)."
+        )
     )
     split_preference: SplitPreference | None = strawberry.field(
         description="For shipping: the preference this plan follows (fewer parcels, or earliest delivery)."
     )
     shipments: list[PlannedShipmentView] = strawberry.field(description="The shipments it takes.")
+    distance_km: float | None = strawberry.field(
+        description=(
+            "For click and collect: the store's great-circle distance from the destination (km), "
+            "when the destination is known; stores beyond the channel's pickupRadiusKm are not "
+            "offered."
+        )
+    )
     pickup_location_id: strawberry.Private[int | None]
 
     @strawberry.field(description="For click and collect: the store.")
@@ -132,10 +152,18 @@ class FulfillmentOptionsView:
         description="Per SKU: requested and sellable."
     )
     options: list[FulfillmentOptionView] = strawberry.field(
-        description="Shipping plans first (the channel's default preference first), then click-and-collect stores."
+        description=(
+            "Shipping plans first (the channel's default preference first), then click-and-collect "
+            "stores within the channel's pickupRadiusKm of the destination, nearest first (without "
+            "a destination: every store, earliest ready first)."
+        )
     )
     explanation: JSON = strawberry.field(
-        description="Rules, buffers and per-location stock that shaped the answer, with stable keys."
+        description=(
+            "Rules, buffers and stock that shaped the answer, with stable keys. Admins see the "
+            "network's stock per location (`view`: ADMIN); a channel sees only its own sellable "
+            "quantities and the plans made for it (`view`: CHANNEL)."
+        )
     )
 
 
@@ -151,9 +179,16 @@ class DestinationInput:
     country_code: str = strawberry.field(description="ISO 3166-1 alpha-2.")
     city: str | None = strawberry.field(default=None, description="City.")
     latitude: float | None = strawberry.field(
-        default=None, description="WGS84 latitude, for distance rules."
+        default=None,
+        description=(
+            "WGS84 latitude, -90 to 90, for distance rules; with longitude or not at all "
+            "(INVALID_COORDINATES). Without coordinates, the postal code's area (else the city) "
+            "stands for the destination where it is known (explanation.destination.approximated)."
+        ),
     )
-    longitude: float | None = strawberry.field(default=None, description="WGS84 longitude.")
+    longitude: float | None = strawberry.field(
+        default=None, description="WGS84 longitude, -180 to 180; with latitude or not at all."
+    )
 
 
 @strawberry.input(description="A basket to promise.")
@@ -168,16 +203,14 @@ class FulfillmentOptionsInput:
     )
 
 
-def _refuse(exc: DomainError) -> GraphQLError:
-    return GraphQLError(exc.message, extensions={"code": exc.code, "field": exc.field})
-
-
 @strawberry.type
 class AvailabilityQuery:
     @strawberry.field(
         description=(
             "What a channel may sell of each SKU now (up to 500 SKUs): the sum over its network of "
-            "available units, after its allocation rules. The same numbers placeOrder accepts."
+            "available units, after its allocation rules. The same numbers placeOrder accepts. One "
+            "entry per SKU asked for, in the order asked (repeats once); a SKU no product has is "
+            "UNKNOWN with 0 available, never an error for the whole list."
         )
     )
     async def availability(
@@ -188,7 +221,7 @@ class AvailabilityQuery:
             async with info.context.session() as session:
                 rows = await atp.availability(session, principal, channel, skus, info.context.now())
         except DomainError as exc:
-            raise _refuse(exc) from None
+            raise refusal(exc) from None
         return [
             SkuAvailability(
                 sku=r.sku,
@@ -210,28 +243,35 @@ class AvailabilityQuery:
     ) -> FulfillmentOptionsView:
         principal = authorize(info, Role.ADMIN, Role.CHANNEL)
         dest = input.destination
-        coords = (
-            (dest.latitude, dest.longitude)
-            if dest is not None and dest.latitude is not None and dest.longitude is not None
-            else None
-        )
         try:
             async with info.context.session() as session:
-                result = await atp.fulfillment_options(
+                result = await fulfilment.fulfillment_options(
                     session,
                     principal,
                     channel_code=input.channel,
                     items=[(i.sku, i.quantity) for i in input.items],
-                    destination=coords,
-                    country_code=dest.country_code if dest else None,
+                    destination=fulfilment.Destination(
+                        country_code=dest.country_code,
+                        postal_code=dest.postal_code,
+                        city=dest.city,
+                        latitude=dest.latitude,
+                        longitude=dest.longitude,
+                    )
+                    if dest
+                    else None,
                     service_level=input.service_level.value,
                     now=info.context.now(),
                 )
         except DomainError as exc:
-            raise _refuse(exc) from None
+            raise refusal(exc) from None
         return FulfillmentOptionsView(
             lines=[
-                RequestedAvailability(sku=x.sku, requested=x.requested, available=x.available)
+                RequestedAvailability(
+                    sku=x.sku,
+                    requested=x.requested,
+                    available=x.available,
+                    status=AvailabilityStatus(x.status),
+                )
                 for x in result.lines
             ],
             options=[
@@ -244,6 +284,7 @@ class AvailabilityQuery:
                     if o.method == "SHIP"
                     else None,
                     shipments=[PlannedShipmentView.of(s) for s in o.plan.shipments],
+                    distance_km=round(o.distance_km, 1) if o.distance_km is not None else None,
                     pickup_location_id=o.pickup_site.location_id if o.pickup_site else None,
                 )
                 for o in result.options

@@ -19,6 +19,35 @@ class LocationKind(Enum):
     DROPSHIP = "DROPSHIP"
 
 
+@strawberry.enum(description="A day of the week.")
+class Weekday(Enum):
+    MONDAY = "MONDAY"
+    TUESDAY = "TUESDAY"
+    WEDNESDAY = "WEDNESDAY"
+    THURSDAY = "THURSDAY"
+    FRIDAY = "FRIDAY"
+    SATURDAY = "SATURDAY"
+    SUNDAY = "SUNDAY"
+
+
+@strawberry.type(description="One opening range of a weekday, in the location's own time zone.")
+class OpeningHours:
+    day: Weekday = strawberry.field(description="The day of the week.")
+    opens: str = strawberry.field(description="Local time it opens, HH:MM (location's time zone).")
+    closes: str = strawberry.field(
+        description="Local time it closes, HH:MM, later the same day (24:00 for midnight)."
+    )
+
+
+@strawberry.input(description="One opening range of a weekday, in the location's own time zone.")
+class OpeningHoursInput:
+    day: Weekday = strawberry.field(description="The day of the week.")
+    opens: str = strawberry.field(description="Local time it opens, HH:MM.")
+    closes: str = strawberry.field(
+        description="Local time it closes, HH:MM, after `opens` the same day (24:00 for midnight)."
+    )
+
+
 @strawberry.type(
     description="A place that holds stock: warehouse, store, 3PL site or dropship partner."
 )
@@ -41,6 +70,12 @@ class Location(Node):
         description="Local hour (0-23) before which an order counts as received today."
     )
     daily_capacity: int | None = strawberry.field(description="Shipments it can prepare per day.")
+    opening_hours: list[OpeningHours] | None = strawberry.field(
+        description=(
+            "Weekly opening hours in the location's time zone (`timezone`); click-and-collect "
+            "orders are ready within them. Null when not known."
+        )
+    )
 
     @classmethod
     def of(cls, m: models.Location) -> Location:
@@ -71,6 +106,12 @@ class Location(Node):
             handling_days=m.handling_days,
             cutoff_hour=m.cutoff_hour,
             daily_capacity=m.daily_capacity,
+            opening_hours=[
+                OpeningHours(day=Weekday(r["day"]), opens=r["opens"], closes=r["closes"])
+                for r in m.opening_hours
+            ]
+            if m.opening_hours is not None
+            else None,
         )
 
 
@@ -82,8 +123,12 @@ class LocationInput:
     name: str = strawberry.field(description="Display name.")
     kind: LocationKind = strawberry.field(description="What kind of place this is.")
     address: AddressInput = strawberry.field(description="Postal address.")
-    latitude: float = strawberry.field(description="WGS84 latitude.")
-    longitude: float = strawberry.field(description="WGS84 longitude.")
+    latitude: float = strawberry.field(
+        description="WGS84 latitude, -90 to 90 (INVALID_COORDINATES otherwise)."
+    )
+    longitude: float = strawberry.field(
+        description="WGS84 longitude, -180 to 180 (INVALID_COORDINATES otherwise)."
+    )
     timezone: str = strawberry.field(description="IANA time zone, e.g. Europe/Paris.")
     can_ship: bool = strawberry.field(description="Ships parcels to customers.")
     can_pickup: bool = strawberry.field(description="Customers can collect orders here.")
@@ -98,6 +143,13 @@ class LocationInput:
     )
     cutoff_hour: int = strawberry.field(default=14, description="Local cut-off hour, 0-23.")
     daily_capacity: int | None = strawberry.field(default=None, description="Shipments per day.")
+    opening_hours: list[OpeningHoursInput] | None = strawberry.field(
+        default=None,
+        description=(
+            "Weekly opening hours in the location's time zone, up to 4 ranges a day "
+            "(INVALID_OPENING_HOURS); null: not known."
+        ),
+    )
 
     def to_data(self) -> LocationData:
         a = self.address
@@ -112,6 +164,8 @@ class LocationInput:
                 city=a.city,
                 postal_code=a.postal_code,
                 country_code=a.country_code,
+                latitude=a.latitude,
+                longitude=a.longitude,
             ),
             latitude=self.latitude,
             longitude=self.longitude,
@@ -127,6 +181,12 @@ class LocationInput:
             handling_days=self.handling_days,
             cutoff_hour=self.cutoff_hour,
             daily_capacity=self.daily_capacity,
+            opening_hours=[
+                {"day": r.day.value, "opens": r.opens, "closes": r.closes}
+                for r in self.opening_hours
+            ]
+            if self.opening_hours is not None
+            else None,
         )
 
 

@@ -8,7 +8,12 @@ from typing import Any
 import strawberry
 
 from domain.channel import models
-from domain.channel.service import AllocationData, ChannelData, SkuAllocationData
+from domain.channel.service import (
+    DEFAULT_PICKUP_RADIUS_KM,
+    AllocationData,
+    ChannelData,
+    SkuAllocationData,
+)
 from schema.base import InfoT, Node, to_global_id
 from schema.catalog.types import Location
 from schema.loaders import network_by_channel
@@ -54,6 +59,12 @@ class Allocation:
 class Sourcing:
     rules: list[SourcingRule] = strawberry.field(description="Rules in the order they decide.")
     max_splits: int = strawberry.field(description="Most shipments one order may be split into.")
+    pickup_radius_km: float = strawberry.field(
+        description=(
+            "Click-and-collect stores farther than this (km, great-circle) from the customer's "
+            "destination are not offered; nearer ones are ranked nearest first."
+        )
+    )
 
 
 @strawberry.type(description="A channel's return policy.")
@@ -124,6 +135,7 @@ class Channel(Node):
             sourcing=Sourcing(
                 rules=[SourcingRule(r) for r in m.sourcing.get("rules", [])],
                 max_splits=m.sourcing.get("maxSplits", 3),
+                pickup_radius_km=float(m.sourcing.get("pickupRadiusKm", DEFAULT_PICKUP_RADIUS_KM)),
             ),
             return_policy=ReturnPolicy(
                 window_days=m.return_policy.get("windowDays", 30),
@@ -161,6 +173,10 @@ class AllocationInput:
 class SourcingInput:
     rules: list[SourcingRule] = strawberry.field(description="Rules in the order they decide.")
     max_splits: int = strawberry.field(default=3, description="Most shipments per order, 1-20.")
+    pickup_radius_km: float = strawberry.field(
+        default=DEFAULT_PICKUP_RADIUS_KM,
+        description="Click-and-collect stores are offered within this distance (km, 1-1,000).",
+    )
 
 
 @strawberry.input(description="The channel's return policy.")
@@ -243,6 +259,7 @@ class ChannelInput:
             ),
             sourcing_rules=[x.value for x in s.rules] if s else None,
             max_splits=s.max_splits if s else 3,
+            pickup_radius_km=s.pickup_radius_km if s else DEFAULT_PICKUP_RADIUS_KM,
             return_window_days=r.window_days,
             refund_shipping=r.refund_shipping,
             publish_webhook_url=p.webhook_url,

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 
 from domain.access.principal import Role
+from domain.availability import disclosure
 from domain.db import is_transient
 from domain.errors import DomainError, NotFound
 from domain.order import cancel as cancelling
@@ -30,6 +31,7 @@ from schema.base import (
     input_dict,
     page_size,
     pk_of,
+    refusal,
     selected,
     user_errors,
 )
@@ -185,15 +187,13 @@ class OrderQuery:
                 # A preview writes nothing, whatever prepare touched (customers are not created).
                 await uow.session.rollback()
         except DomainError as exc:
-            raise GraphQLError(
-                exc.message, extensions={"code": exc.code, "field": exc.field}
-            ) from None
+            raise refusal(exc) from None
         return SourcingPreview(
             shipments=[PlannedShipmentView.of(s) for s in prepared.plan.shipments],
             unallocated=[
                 SkuQuantity(sku=k, quantity=v) for k, v in sorted(prepared.plan.unallocated.items())
             ],
-            explanation=prepared.decision(),  # type: ignore[arg-type]
+            explanation=disclosure.plan_for(principal, prepared.decision()),  # type: ignore[arg-type]
         )
 
 
@@ -202,8 +202,10 @@ class OrderMutation:
     @strawberry.mutation(
         description=(
             "Place an order: validate, source, reserve and store it in one transaction. Idempotent by key "
-            "(24 h) and by the channel's externalId. A line that cannot be served is INSUFFICIENT_STOCK, "
-            "never a partial order."
+            "(24 h) and by the channel's externalId: the same request under another key answers the "
+            "order already placed (nothing changes, no event); other content under a known externalId "
+            "is DUPLICATE_EXTERNAL_ID with that order in `order`. A line that cannot be served is "
+            "INSUFFICIENT_STOCK, never a partial order."
         )
     )
     async def place_order(
@@ -237,6 +239,14 @@ class OrderMutation:
                 break
             except placement.StockConflict:
                 continue
+            except placement.AlreadyPlaced as exc:
+                # The same placement under another key: that order, nothing changed.
+                order_id = exc.order_id
+                break
+            except placement.DuplicateExternalId as exc:
+                return OrderPayload(
+                    order=await load_order(info, exc.order_id), user_errors=user_errors(exc)
+                )
             except DomainError as exc:
                 return OrderPayload(order=None, user_errors=user_errors(exc))
             except Exception as exc:

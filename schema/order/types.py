@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from domain.access.principal import Role
+from domain.availability import disclosure
 from domain.events.catalog import concerns, public_payload
 from domain.order.queries import EventRow, LineRow, OrderRow
 from schema.availability.resolvers import DeliveryMethod, ServiceLevel, SplitPreference
@@ -301,14 +302,20 @@ class Order(Node):
         )
 
     @strawberry.field(
-        description="The sourcing plan stored at placement and the reasons that chose it."
+        description=(
+            "The sourcing plan stored at placement and the reasons that chose it. Admins see it "
+            "whole (`view`: ADMIN); a channel or customer sees the channel's view (`view`: CHANNEL): "
+            "no location's stock, priority or cost."
+        )
     )
     async def sourcing_decision(self, info: InfoT) -> JSON | None:
         from domain.order.models import Order as OrderModel
 
         async with info.context.session() as session:
             order = await session.get(OrderModel, self.row.id)
-        return order.sourcing_decision if order else None  # type: ignore[return-value]
+        if order is None or order.sourcing_decision is None:
+            return None
+        return disclosure.plan_for(info.context.principal, order.sourcing_decision)  # type: ignore[return-value]
 
     @strawberry.field(
         description="Its history, in sequence order (a partner: the events that concern its locations)."
@@ -341,5 +348,10 @@ class Order(Node):
 
 @strawberry.type(description="Result of an order mutation.")
 class OrderPayload:
-    order: Order | None = strawberry.field(description="The order as it now stands.")
+    order: Order | None = strawberry.field(
+        description=(
+            "The order as it now stands. With DUPLICATE_EXTERNAL_ID: the order the channel already "
+            "has under that externalId, unchanged."
+        )
+    )
     user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")

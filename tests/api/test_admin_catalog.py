@@ -187,7 +187,7 @@ async def test_a_location_batch_with_bad_lines_names_each_line_and_writes_none(
                 {
                     "code": "INVALID_COORDINATES",
                     "field": ["input", "1", "latitude"],
-                    "message": "latitude must be between -90 and 90",
+                    "message": "latitude must be a finite number between -90 and 90",
                 },
                 {
                     "code": "INVALID_TIMEZONE",

@@ -145,7 +145,7 @@ async def test_short_sku_says_when_inbound_supply_brings_it_back(api: Api, world
             "sku": "MUG-STONE",
             "available": 0,
             "status": "OUT_OF_STOCK",
-            "nextAvailableAt": "2026-11-30T08:00:00+00:00",
+            "nextAvailableAt": "2026-11-30T08:00:00Z",
         }
     ]
     levels = await api.run(
@@ -199,14 +199,57 @@ async def test_a_channel_cannot_ask_for_another_channel(api: Api, world: World) 
     assert body["errors"][0]["extensions"]["code"] == "UNKNOWN_CHANNEL"
 
 
-async def test_unknown_sku_is_a_typed_error(api: Api, world: World) -> None:
-    response = await api.post(
-        "query ($c: String!, $s: [String!]!) { availability(channel: $c, skus: $s) { sku } }",
-        {"c": "web-fr", "s": ["MUG-STONE", "NOPE"]},
+async def test_an_unknown_sku_answers_for_itself_and_the_rest_of_the_list_is_shown(
+    api: Api, world: World
+) -> None:
+    # A product list in which one product was deleted: the storefront's own document.
+    await stocked(api, world)
+    v = {"channel": "web-fr", "skus": ["TEE-BLUE-M", "GONE-SKU", "MUG-STONE", "GONE-SKU"]}
+    data = await api.op("Availability", v, key=world.channel)
+    assert data == {
+        "availability": [
+            {"sku": "TEE-BLUE-M", "available": 141, "status": "IN_STOCK", "nextAvailableAt": None},
+            {"sku": "GONE-SKU", "available": 0, "status": "UNKNOWN", "nextAvailableAt": None},
+            {"sku": "MUG-STONE", "available": 36, "status": "IN_STOCK", "nextAvailableAt": None},
+        ]
+    }
+    only_unknown = await api.op(
+        "Availability", {"channel": "web-fr", "skus": ["GONE-SKU"]}, key=world.channel
+    )
+    assert only_unknown["availability"] == [
+        {"sku": "GONE-SKU", "available": 0, "status": "UNKNOWN", "nextAvailableAt": None}
+    ]
+
+
+async def test_a_basket_with_an_unknown_sku_still_gets_its_options(api: Api, world: World) -> None:
+    await stocked(api, world)
+    v = variables("FulfillmentOptions")
+    v["input"]["items"].append({"sku": "GONE-SKU", "quantity": 1})
+    result = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"]
+    assert result["lines"] == [
+        {"sku": "TEE-BLUE-M", "requested": 2, "available": 141},
+        {"sku": "MUG-STONE", "requested": 1, "available": 36},
+        {"sku": "GONE-SKU", "requested": 1, "available": 0},
+    ]
+    (ship,) = result["options"]
+    assert ship["complete"] is False
+    assert ship["shipments"][0]["location"] == {"code": "WH-LYON"}
+    assert result["explanation"]["skus"]["GONE-SKU"] == {
+        "unknown": True,
+        "requested": 1,
+        "sellable": 0,
+    }
+    statuses = await api.run(
+        """query ($input: FulfillmentOptionsInput!) {
+          fulfillmentOptions(input: $input) { lines { sku status } } }""",
+        v,
         key=world.channel,
     )
-    assert response.json()["errors"][0]["extensions"]["code"] == "UNKNOWN_SKU"
-    assert "NOPE" in response.json()["errors"][0]["message"]
+    assert statuses["fulfillmentOptions"]["lines"] == [
+        {"sku": "TEE-BLUE-M", "status": "IN_STOCK"},
+        {"sku": "MUG-STONE", "status": "IN_STOCK"},
+        {"sku": "GONE-SKU", "status": "UNKNOWN"},
+    ]
 
 
 async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World) -> None:
@@ -226,7 +269,7 @@ async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World
             "pickupLocation": None,
             "complete": True,
             "parcelCount": 1,
-            "deliverBy": "2026-11-26T20:00:00+01:00",
+            "deliverBy": "2026-11-26T19:00:00Z",
             "shipments": [
                 {
                     "location": {"code": "WH-LYON"},
@@ -234,16 +277,20 @@ async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World
                         {"sku": "MUG-STONE", "quantity": 1},
                         {"sku": "TEE-BLUE-M", "quantity": 2},
                     ],
-                    "shipBy": "2026-11-24T14:00:00+01:00",
-                    "deliverBy": "2026-11-26T20:00:00+01:00",
+                    "shipBy": "2026-11-24T13:00:00Z",
+                    "deliverBy": "2026-11-26T19:00:00Z",
                 }
             ],
         }
     ]
     explanation = result["explanation"]
-    assert explanation["skus"]["MUG-STONE"]["locations"]["ST-PARIS-11"]["available"] == 0
+    assert explanation["skus"]["MUG-STONE"] == {"requested": 1, "sellable": 36, "excluded": False}
     assert explanation["pickup"]["ST-PARIS-11"].startswith("cannot serve the whole basket")
     assert explanation["strategy"]["defaultPreference"] == "CONSOLIDATE"
+    # Per-location stock is for operations staff (test_explanation_disclosure.py).
+    admin = await api.op("FulfillmentOptions", variables("FulfillmentOptions"), key=world.admin)
+    whole = admin["fulfillmentOptions"]["explanation"]
+    assert whole["skus"]["MUG-STONE"]["locations"]["ST-PARIS-11"]["available"] == 0
 
 
 async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> None:
@@ -261,7 +308,7 @@ async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> 
             "pickupLocation": {"code": "ST-PARIS-11", "name": "Paris Oberkampf store"},
             "complete": True,
             "parcelCount": 1,
-            "deliverBy": "2026-11-23T12:00:00+01:00",
+            "deliverBy": "2026-11-23T11:00:00Z",
             "shipments": [
                 {
                     "location": {"code": "ST-PARIS-11"},
@@ -270,7 +317,7 @@ async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> 
                         {"sku": "TEE-BLUE-M", "quantity": 2},
                     ],
                     "shipBy": None,
-                    "deliverBy": "2026-11-23T12:00:00+01:00",
+                    "deliverBy": "2026-11-23T11:00:00Z",
                 }
             ],
         }
@@ -280,7 +327,7 @@ async def test_pickup_only_where_the_whole_basket_is(api: Api, world: World) -> 
     ship = [o for o in options if o["method"] == "SHIP"]
     assert [
         (o["parcelCount"], o["deliverBy"], o["shipments"][0]["location"]["code"]) for o in ship
-    ] == [(1, "2026-11-24T20:00:00+01:00", "ST-PARIS-11")]
+    ] == [(1, "2026-11-24T19:00:00Z", "ST-PARIS-11")]
 
 
 async def test_cut_off_before_and_after_the_hour(api: Api, world: World, clock: Clock) -> None:
@@ -295,9 +342,9 @@ async def test_cut_off_before_and_after_the_hour(api: Api, world: World, clock: 
     after = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"][
         "options"
     ][0]
-    assert before["shipments"][0]["shipBy"] == "2026-11-24T14:00:00+01:00"
-    assert after["shipments"][0]["shipBy"] == "2026-11-25T14:00:00+01:00"
-    assert after["deliverBy"] == "2026-11-27T20:00:00+01:00"
+    assert before["shipments"][0]["shipBy"] == "2026-11-24T13:00:00Z"
+    assert after["shipments"][0]["shipBy"] == "2026-11-25T13:00:00Z"
+    assert after["deliverBy"] == "2026-11-27T19:00:00Z"
 
 
 async def test_express_and_no_destination_change_the_promise(api: Api, world: World) -> None:
@@ -308,13 +355,13 @@ async def test_express_and_no_destination_change_the_promise(api: Api, world: Wo
     express = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"][
         "options"
     ][0]
-    assert express["deliverBy"] == "2026-11-25T20:00:00+01:00"  # leaves Tuesday, 1 day
+    assert express["deliverBy"] == "2026-11-25T19:00:00Z"  # leaves Tuesday, 1 day
     v["input"]["serviceLevel"] = "STANDARD"
     v["input"]["destination"] = None
     unknown = (await api.op("FulfillmentOptions", v, key=world.channel))["fulfillmentOptions"][
         "options"
     ][0]
-    assert unknown["deliverBy"] == "2026-11-27T20:00:00+01:00"  # longest band: 3 days
+    assert unknown["deliverBy"] == "2026-11-27T19:00:00Z"  # longest band: 3 days
 
 
 async def test_basket_larger_than_the_channel_may_sell_is_incomplete(

@@ -91,13 +91,13 @@ async def test_older_count_is_ignored_and_reported(api: Api, world: World) -> No
             "line": 0,
             "sku": "TEE-BLUE-M",
             "reason": "STALE",
-            "lastCountedAt": "2026-11-22T06:00:00+00:00",
+            "lastCountedAt": "2026-11-22T06:00:00Z",
         },
         {
             "line": 1,
             "sku": "MUG-STONE",
             "reason": "STALE",
-            "lastCountedAt": "2026-11-22T06:00:00+00:00",
+            "lastCountedAt": "2026-11-22T06:00:00Z",
         },
     ]
     newer = variables("SetStockLevels")

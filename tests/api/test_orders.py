@@ -91,7 +91,7 @@ async def test_place_order_as_the_storefront_sends_it(api: Api, world: World) ->
             "ALLOCATED",
             "SHIP",
             [{"sku": "TEE-BLUE-M", "quantity": 2}, {"sku": "MUG-STONE", "quantity": 1}],
-            "2026-11-26T19:00:00+00:00",
+            "2026-11-26T19:00:00Z",
         )
     ]
     assert await reserved(api, world, "TEE-BLUE-M") == {"ST-PARIS-11": 0, "WH-LYON": 2}
@@ -109,11 +109,7 @@ async def test_second_identical_place_order_returns_first_order(api: Api, world:
     refused = (await api.op("PlaceOrder", changed, key=world.channel))["placeOrder"]
     assert refused["order"] is None
     assert [e["code"] for e in refused["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
-    other_key = place_vars(key="another-key")
-    dup = (await api.op("PlaceOrder", other_key, key=world.channel))["placeOrder"]
-    assert dup["order"] is None
-    assert dup["userErrors"][0]["code"] == "DUPLICATE_EXTERNAL_ID"
-    assert first["placeOrder"]["order"]["number"] in dup["userErrors"][0]["message"]
+    # The same externalId under another key: see test_place_order_idempotency.py.
     assert await reserved(api, world, "TEE-BLUE-M") == {"ST-PARIS-11": 0, "WH-LYON": 2}
 
 
@@ -352,9 +348,11 @@ async def test_reading_orders_as_each_client_does(api: Api, world: World) -> Non
     assert decision["preference"] == "FASTEST"
     assert [s["location"] for s in decision["shipments"]] == ["WH-LYON"]
     plan_step = next(step for step in decision["steps"] if step["step"] == "plan")
+    # Lyon alone delivers Thursday, as early as splitting the tees off to the Paris
+    # store would: the best plan of either preference is the one parcel from Lyon.
     assert [(a["name"], a["parcels"], a["chosen"]) for a in plan_step["alternatives"]] == [
         ("fewest parcels", 1, True),
-        ("earliest delivery", 2, False),
+        ("earliest delivery", 1, True),
     ]
     assert history["order"]["events"][0]["type"] == "ORDER_PLACED"
 

@@ -140,6 +140,7 @@ async def test_channels(session: AsyncSession) -> None:
             "MOST_STOCK",
         ],
         "maxSplits": 3,
+        "pickupRadiusKm": 50.0,
     }
     assert web.publish_webhook_url is None and web.publish_feed_directory is None
 

@@ -176,7 +176,7 @@ async def test_an_order_placed_reaches_the_subscriber_once_signed(
         "orderId": order["id"],
         "sequence": 1,
         "globalSequence": event["stream_seq"],
-        "occurredAt": "2026-11-23T09:00:00+00:00",  # the API's clock in tests
+        "occurredAt": "2026-11-23T09:00:00Z",  # the API's clock in tests
         "actor": "channel:web-fr storefront",
         # Ids are the API's global ids, as node(id:) takes them.
         "data": {

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.availability.calendar import iso
 from domain.sourcing.planner import (
     CONSOLIDATE,
     FASTEST,
@@ -658,8 +659,8 @@ def test_explanation_has_stable_keys() -> None:
             "location": "MARSEILLE",
             "method": "SHIP",
             "lines": {"SKU-A": 1, "SKU-B": 2},
-            "shipBy": paris_time(6, 10, 14).isoformat(),
-            "deliverBy": paris_time(6, 12, 20).isoformat(),
+            "shipBy": iso(paris_time(6, 10, 14)),
+            "deliverBy": iso(paris_time(6, 12, 20)),
             "distanceKm": 660.5,
         }
     ]
@@ -675,7 +676,7 @@ def test_explanation_of_a_pickup_has_no_ship_by_nor_distance() -> None:
     assert shipment["method"] == "PICKUP"
     assert shipment["shipBy"] is None
     assert shipment["distanceKm"] is None
-    assert shipment["deliverBy"] == paris_time(6, 9, 13).isoformat()
+    assert shipment["deliverBy"] == iso(paris_time(6, 9, 13))
 
 
 def test_explanation_lists_unallocated_sorted_by_sku() -> None:
@@ -690,3 +691,61 @@ def test_express_service_shortens_the_promise() -> None:
     express = plan(sites, request(BASKET, service_level="EXPRESS"))
     assert standard.deliver_by == paris_time(6, 12, 20)
     assert express.deliver_by == paris_time(6, 11, 20)
+
+
+# --- ties among plans of as few parcels ------------------------------------------------
+
+PARIS_NORD = (48.98, 2.47)
+BORDEAUX = (44.869, -0.554)
+
+
+def tees_and_a_mug_network() -> list[Site]:
+    """Bordeaux holds the most tees but no mug; Paris-Nord has the mug and most of the
+    tees; Lille the rest of the tees. Two parcels either way."""
+    return [
+        site(1, "BORDEAUX", BORDEAUX, {"TEE": 600}, priority=30),
+        site(2, "PARIS-NORD", PARIS_NORD, {"TEE": 400, "MUG": 5}, priority=10),
+        site(3, "LILLE", LILLE, {"TEE": 200}, priority=20),
+    ]
+
+
+def test_consolidate_breaks_a_tie_of_parcels_by_the_strategys_later_rules() -> None:
+    # 500 tees + 1 mug to Paris. Greedy cover starts with Bordeaux (it covers 500) and
+    # adds Paris-Nord for the mug: two parcels, Bordeaux 2 days away. Paris-Nord + Lille
+    # is two parcels too, nearer, and delivered a day earlier: that is the plan.
+    basket = [("TEE", 500), ("MUG", 1)]
+    rules = ["FEWEST_PARCELS", "DISTANCE", "PRIORITY", "COST", "MOST_STOCK"]
+    result = plan(tees_and_a_mug_network(), request(basket, rules=rules))
+    assert result.preference == CONSOLIDATE
+    assert shipped(result) == [
+        ("PARIS-NORD", "SHIP", {"TEE": 400, "MUG": 1}),
+        ("LILLE", "SHIP", {"TEE": 100}),
+    ]
+    assert result.deliver_by == paris_time(6, 11, 20)
+    (decision,) = step(result, "plan")
+    assert decision["tieBreak"] == [
+        "DISTANCE",
+        "PRIORITY",
+        "COST",
+        "MOST_STOCK",
+        "EARLIEST_DELIVERY",
+        "DISTANCE",
+        "RANK",
+    ]
+    assert decision["plansCompared"] >= 2
+
+
+def test_consolidate_ties_without_a_ranking_rule_go_to_the_earliest_delivery() -> None:
+    # No ranking rule after FEWEST_PARCELS: the earlier of two two-parcel plans wins.
+    basket = [("TEE", 500), ("MUG", 1)]
+    result = plan(tees_and_a_mug_network(), request(basket, rules=["FEWEST_PARCELS"]))
+    assert locations(result) == {"PARIS-NORD", "LILLE"}
+    assert result.deliver_by == paris_time(6, 11, 20)
+
+
+def test_consolidate_never_trades_a_parcel_for_an_earlier_delivery() -> None:
+    # Bordeaux alone has everything (one parcel, Friday): it beats two faster parcels.
+    sites = [*tees_and_a_mug_network(), site(4, "BORDEAUX-2", BORDEAUX, {"TEE": 600, "MUG": 1})]
+    basket = [("TEE", 500), ("MUG", 1)]
+    result = plan(sites, request(basket, rules=["FEWEST_PARCELS", "DISTANCE"]))
+    assert shipped(result) == [("BORDEAUX-2", "SHIP", {"TEE": 500, "MUG": 1})]
