@@ -188,16 +188,22 @@ async def fulfillment_options(
             seen_plans.add(signature)
             options.append(FulfillmentOption("SHIP", None, ship))
 
-    pickup_notes: dict[str, str] = {}
+    # Per store, why it is offered or not: structured, with a note for people.
+    pickup_notes: dict[str, dict[str, Any]] = {}
     pickups: list[FulfillmentOption] = []
     for site in stock.sites:
         if not site.can_pickup:
             continue
         away = _away(site, where)
         if away is not None and away > channel.pickup_radius_km:
-            pickup_notes[site.code] = (
-                f"beyond the channel's {channel.pickup_radius_km:g} km pickup radius ({away:.0f} km)"
-            )
+            pickup_notes[site.code] = {
+                "offered": False,
+                "reason": "BEYOND_RADIUS",
+                "distanceKm": round(away, 1),
+                "radiusKm": channel.pickup_radius_km,
+                "note": f"beyond the channel's {channel.pickup_radius_km:g} km pickup radius"
+                f" ({away:.0f} km)",
+            }
             continue
         pick = plan(
             stock.sites,
@@ -214,10 +220,16 @@ async def fulfillment_options(
         )
         if pick.complete:
             pickups.append(FulfillmentOption("PICKUP", site, pick, away))
-            pickup_notes[site.code] = "serves the whole basket"
+            pickup_notes[site.code] = {"offered": True, "note": "serves the whole basket"}
         else:
-            short = {sku: qty for sku, qty in pick.unallocated.items()}
-            pickup_notes[site.code] = f"cannot serve the whole basket (short: {short})"
+            pickup_notes[site.code] = {
+                "offered": False,
+                "reason": "SHORT",
+                "short": [
+                    {"sku": sku, "quantity": qty} for sku, qty in sorted(pick.unallocated.items())
+                ],
+                "note": "cannot serve the whole basket",
+            }
     # Nearest first (then the earliest ready); without a destination, the earliest ready.
     pickups.sort(
         key=lambda o: (

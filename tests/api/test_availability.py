@@ -285,7 +285,11 @@ async def test_fulfillment_options_as_the_storefront_asks(api: Api, world: World
     ]
     explanation = result["explanation"]
     assert explanation["skus"]["MUG-STONE"] == {"requested": 1, "sellable": 36, "excluded": False}
-    assert explanation["pickup"]["ST-PARIS-11"].startswith("cannot serve the whole basket")
+    # Structured data, with a note for people (no Python repr in an answer).
+    paris = explanation["pickup"]["ST-PARIS-11"]
+    assert paris["offered"] is False and paris["reason"] == "SHORT"
+    assert paris["note"] == "cannot serve the whole basket"
+    assert all(set(s) == {"sku", "quantity"} and s["quantity"] > 0 for s in paris["short"])
     assert explanation["strategy"]["defaultPreference"] == "CONSOLIDATE"
     # Per-location stock is for operations staff (test_explanation_disclosure.py).
     admin = await api.op("FulfillmentOptions", variables("FulfillmentOptions"), key=world.admin)

@@ -48,7 +48,11 @@ async def test_pickup_stores_within_the_radius_nearest_first(api: Api, world: Wo
     # and Strasbourg are said to be too far.
     assert pickups(result) == [("ST-PARIS-11", 0.8), ("ST-PARIS-02", 3.1)]
     notes = result["explanation"]["pickup"]
-    assert notes["ST-GENEVE"].startswith("beyond the channel's 50 km pickup radius")
+    assert notes["ST-GENEVE"]["offered"] is False
+    assert notes["ST-GENEVE"]["reason"] == "BEYOND_RADIUS"
+    assert notes["ST-GENEVE"]["radiusKm"] == 50
+    assert notes["ST-GENEVE"]["distanceKm"] > 50
+    assert notes["ST-GENEVE"]["note"].startswith("beyond the channel's 50 km pickup radius")
     assert result["explanation"]["pickupRadiusKm"] == 50
 
     assert (await set_radius(api, world, 1000))["userErrors"] == []
