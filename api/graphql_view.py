@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -20,12 +21,16 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 
 from api.auth import Authenticated, Authenticator, InvalidCredential
 from api.logs import request_id_var
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
+from schema.input_guard import bad_input, text_problem
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
@@ -66,7 +71,37 @@ async def _close_when_expired(websocket: WebSocket, seconds: float) -> None:
         await websocket.close(code=4401, reason="credential expired")
 
 
+def _bad_operation_name(name: object) -> GraphQLError | None:
+    """An operation name PostgreSQL could not store nor the answer echo (a lone
+    surrogate cannot be encoded): refused like any other bad text in a request."""
+    problem = text_problem(name) if isinstance(name, str) else None
+    if problem is None:
+        return None
+    return bad_input(f"operationName has invalid value: {problem}.", ["operationName"])
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws, refusing what HTTP refuses before anything runs: a message
+    id or operation name with text that cannot be answered back."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        op_id = message.get("id")
+        if isinstance(op_id, str) and text_problem(op_id) is not None:
+            await self.websocket.close(code=4400, reason="Invalid subscribe message id")
+            return
+        payload = message.get("payload")
+        error = (
+            _bad_operation_name(payload.get("operationName")) if isinstance(payload, dict) else None
+        )
+        if error is not None:
+            await self.send_message({"id": op_id, "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
+
+
 class OmsGraphQL(GraphQL):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(
         self,
         schema: Schema,
@@ -116,7 +151,12 @@ class OmsGraphQL(GraphQL):
         await super().__call__(scope, receive, send)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
+        """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400;
+        a bad operation name is a request error like bad text in the variables."""
+        request_data = kwargs.get("request_data")
+        error = _bad_operation_name(getattr(request_data, "operation_name", None))
+        if error is not None:
+            return ExecutionResult(data=None, errors=[error])
         try:
             return await super().execute_single(*args, **kwargs)
         except HTTPException as exc:

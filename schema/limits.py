@@ -8,12 +8,13 @@ once at import, not per request, so the cache can hit (strawberry#4635).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -35,6 +36,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from schema.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from schema.input_guard import BadTextRule, bad_text_in_variables, type_variable_errors
 
 log = logging.getLogger("oms.graphql")
 
@@ -51,6 +53,7 @@ _BASE_RULES = (
     _ALIAS_RULE,
     MaybeNullValidationRule,
     OneOfInputValidationRule,
+    BadTextRule,
 )
 _PRODUCTION_RULES = (*_BASE_RULES, NoSchemaIntrospectionCustomRule)
 
@@ -123,7 +126,8 @@ def query_cost(
 
 
 class OperationGuard(SchemaExtension):
-    """Validates (cached), prices the query, charges the caller's budget, reports the cost."""
+    """Validates (cached), refuses text PostgreSQL cannot store in the variables, prices
+    the query, charges the caller's budget, reports the cost."""
 
     production = False
 
@@ -134,6 +138,8 @@ class OperationGuard(SchemaExtension):
         ec = self.execution_context
         assert ec.graphql_document is not None
         errors = list(_validate(ec.schema._schema, ec.graphql_document, self.production))
+        if not errors:
+            errors = bad_text_in_variables(ec.variables, ec.graphql_document, ec.operation_name)
         if not errors:
             self.cost = query_cost(ec.graphql_document, ec.operation_name, ec.variables)
             if self.cost > MAX_COST:
@@ -160,6 +166,24 @@ class OperationGuard(SchemaExtension):
                     )
         ec.pre_execution_errors = errors
         yield
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if isinstance(result, ExecutionResult) and result.data is None and result.errors:
+            self._type_variable_errors(result.errors)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        if getattr(result, "data", None) is None and getattr(result, "errors", None):
+            self._type_variable_errors(result.errors)
+        yield
+
+    def _type_variable_errors(self, errors: list[GraphQLError]) -> None:
+        """Errors coercing the variables (graphql-core's, the scalars'): BAD_USER_INPUT."""
+        ec = self.execution_context
+        type_variable_errors(
+            errors, ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables
+        )
 
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
