@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import zoneinfo
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pycountry
+
+from domain.errors import Collector
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -24,6 +27,19 @@ def is_timezone(name: str) -> bool:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def check_coordinates(
+    errors: Collector, latitude: float | None, longitude: float | None, at: Sequence[str | int]
+) -> None:
+    """WGS84 degrees, where given. JSON cannot carry NaN or infinity, but it carries
+    1e308, and a distance to it is nonsense rather than an error."""
+    if latitude is not None and not -90 <= latitude <= 90:
+        errors.add("INVALID_COORDINATES", "latitude must be between -90 and 90", [*at, "latitude"])
+    if longitude is not None and not -180 <= longitude <= 180:
+        errors.add(
+            "INVALID_COORDINATES", "longitude must be between -180 and 180", [*at, "longitude"]
+        )
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

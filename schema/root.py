@@ -20,6 +20,7 @@ from schema.publishing import PublishingQuery
 from schema.realtime import RealtimeSubscription
 from schema.reporting import ReportingQuery
 from schema.returns.resolvers import ReturnsMutation, ReturnsQuery
+from schema.scalars import SCALAR_OVERRIDES
 from schema.webhooks.resolvers import WebhookMutation, WebhookQuery
 
 
@@ -77,6 +78,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=RealtimeSubscription,
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             lambda: ParserCache(maxsize=1024),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access.principal import Principal
 from domain.availability.rules import Allocation, status_of
 from domain.db import driver_connection
-from domain.errors import DomainError, NotFound
-from domain.geo import haversine_km
+from domain.errors import Collector, DomainError, NotFound
+from domain.geo import check_coordinates, haversine_km
 from domain.sourcing.planner import (
     CONSOLIDATE,
     FASTEST,
@@ -318,6 +318,11 @@ async def fulfillment_options(
                 field=["input", "items", i, "quantity"],
                 code="OUT_OF_RANGE",
             )
+    if destination is not None:
+        bad_place = Collector()
+        check_coordinates(bad_place, *destination, ["input", "destination"])
+        if bad_place:
+            raise bad_place.errors[0]
     channel = await channel_config(session, principal, channel_code, ["input", "channel"])
     stock = await network_stock(session, channel.id, [sku for sku, _ in items])
     requested: dict[str, int] = {}

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog.models import LOCATION_KINDS, Location, Product
 from domain.errors import Collector
-from domain.geo import is_country, is_timezone
+from domain.geo import check_coordinates, is_country, is_timezone
 from domain.money import InvalidMoney, Money
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
@@ -32,6 +32,8 @@ class AddressData:
     country_code: str
     name: str | None = None
     line2: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ def check_address(errors: Collector, address: AddressData, field: list[str | int
             f"{address.country_code!r} is not an ISO 3166-1 alpha-2 country code",
             [*field, "countryCode"],
         )
+    check_coordinates(errors, address.latitude, address.longitude, field)
 
 
 def _validate_location(errors: Collector, loc: LocationData, at: list[str | int]) -> Money | None:
@@ -107,12 +110,7 @@ def _validate_location(errors: Collector, loc: LocationData, at: list[str | int]
     if loc.kind not in LOCATION_KINDS:
         errors.add("INVALID", f"unknown location kind {loc.kind!r}", [*at, "kind"])
     check_address(errors, loc.address, [*at, "address"])
-    if not -90 <= loc.latitude <= 90:
-        errors.add("INVALID_COORDINATES", "latitude must be between -90 and 90", [*at, "latitude"])
-    if not -180 <= loc.longitude <= 180:
-        errors.add(
-            "INVALID_COORDINATES", "longitude must be between -180 and 180", [*at, "longitude"]
-        )
+    check_coordinates(errors, loc.latitude, loc.longitude, at)
     if not is_timezone(loc.timezone):
         errors.add(
             "INVALID_TIMEZONE", f"{loc.timezone!r} is not an IANA time zone", [*at, "timezone"]

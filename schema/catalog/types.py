@@ -112,6 +112,8 @@ class LocationInput:
                 city=a.city,
                 postal_code=a.postal_code,
                 country_code=a.country_code,
+                latitude=a.latitude,
+                longitude=a.longitude,
             ),
             latitude=self.latitude,
             longitude=self.longitude,
