@@ -90,9 +90,19 @@ class Authenticator:
         self._by_secret: _Cache[str, Principal | None] = _Cache(cache_seconds)
         self._live: _Cache[int, bool] = _Cache(cache_seconds)
 
-    async def authenticate(self, authorization: str | None) -> Authenticated:
+    async def authenticate(self, authorization: object) -> Authenticated:
+        """`authorization` as the client sent it: a header, or a WebSocket's
+        connection_init value, which can be anything JSON has."""
         if not authorization:
             return Authenticated(ANONYMOUS)
+        # Credentials are printable ASCII: anything else (a NUL, a lone surrogate from
+        # a JSON escape, a number) is refused before it reaches a hash or a query.
+        if not (
+            isinstance(authorization, str)
+            and authorization.isascii()
+            and authorization.isprintable()
+        ):
+            raise InvalidCredential("use 'Authorization: Bearer <credential>'")
         scheme, _, credential = authorization.strip().partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:

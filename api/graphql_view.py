@@ -47,6 +47,7 @@ from api.websocket import (
 )
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
+from schema.input_guard import bad_operation_name
 
 # Status and media type chosen while processing the result, applied to the response.
 _status: contextvars.ContextVar[tuple[int, str, dict[str, str]] | None] = contextvars.ContextVar(
@@ -231,7 +232,12 @@ class OmsGraphQL(GraphQL):
         return HTMLResponse(GRAPHIQL_PAGE.read_text().replace("{{CONFIG}}", encoded))
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
+        """A mutation sent with GET is 405 Method Not Allowed (GraphQL over HTTP), not 400;
+        a bad operation name is a request error like bad text in the variables."""
+        request_data = kwargs.get("request_data")
+        error = bad_operation_name(getattr(request_data, "operation_name", None))
+        if error is not None:
+            return ExecutionResult(data=None, errors=[error])
         try:
             return await super().execute_single(*args, **kwargs)
         except HTTPException as exc:

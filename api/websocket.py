@@ -24,6 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from domain.access.principal import Principal, Role
+from schema.input_guard import bad_operation_name, text_problem
 
 TOO_MANY_CONNECTIONS = 4429
 
@@ -116,6 +117,19 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await self.websocket.close(code=TOO_MANY_CONNECTIONS, reason="Too many connections")
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # What HTTP refuses before anything runs: an id or operation name with text that
+        # cannot be stored nor answered back (a NUL, a lone surrogate).
+        op_id: Any = message.get("id")
+        if isinstance(op_id, str) and text_problem(op_id) is not None:
+            await self.websocket.close(code=4400, reason="Invalid subscribe message id")
+            return
+        payload: Any = message.get("payload")
+        bad_name = (
+            bad_operation_name(payload.get("operationName")) if isinstance(payload, dict) else None
+        )
+        if bad_name is not None:
+            await self.send_message({"id": op_id, "type": "error", "payload": [bad_name.formatted]})
+            return
         # strawberry refuses past its limit with an error that has no code; same refusal,
         # with the code every other GraphQL error here carries.
         limit = self.max_subscriptions_per_connection

@@ -2,6 +2,9 @@
 
 Amounts are stored and computed as integers of the currency's minor unit (cents for
 EUR, yen for JPY, fils for KWD), so sums are exact. The API speaks decimal strings.
+Amounts, given or computed (an order's total), stay below 10^12 units of the currency
+(MAX_AMOUNT): a trillion is more than any order or price this service deals in, and
+in minor units it still fits a BIGINT with room for sums.
 Rounding mode, where one is needed (tax, shares), is ROUND_HALF_EVEN (banker's
 rounding), the usual choice of accounting systems. Amounts that are split (discounts,
 refunds) use `split_by_largest_remainder`, so the parts always add up to the whole.
@@ -11,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, DecimalException
 from functools import lru_cache
 
 import iso4217
 
-from domain.errors import DomainError
+from domain.errors import Collector, DomainError
+
+MAX_AMOUNT = 10**12  # units of the currency, exclusive
 
 
 class InvalidMoney(DomainError):
@@ -58,14 +63,24 @@ class Money:
         exponent = minor_unit_exponent(currency)
         try:
             value = Decimal(str(amount))
-        except InvalidOperation as exc:
-            raise InvalidMoney(f"{amount!r} is not a decimal amount") from exc
+        except (DecimalException, ValueError) as exc:
+            raise InvalidMoney(f"{str(amount)[:40]!r} is not a decimal amount") from exc
         if not value.is_finite():
             raise InvalidMoney(f"{amount!r} is not a finite amount")
+        # Checked before scaling: 1E+999999 scaled to minor units overflows.
+        if value.copy_abs() >= MAX_AMOUNT:
+            raise InvalidMoney(
+                f"amounts must be below {MAX_AMOUNT:,} {currency}", code="OUT_OF_RANGE"
+            )
         scaled = value.scaleb(exponent)
         if scaled != scaled.to_integral_value():
             raise InvalidMoney(f"{currency} has {exponent} decimal places; {amount} has more")
         return cls(int(scaled), currency)
+
+    @staticmethod
+    def max_minor(currency: str) -> int:
+        """The largest amount in minor units (MAX_AMOUNT exclusive)."""
+        return MAX_AMOUNT * 10 ** minor_unit_exponent(currency) - 1
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -139,3 +154,11 @@ def share_of_first_units(total: int, quantity: int, units: int) -> int:
         return 0
     base, extra = divmod(total, quantity)
     return base * units + min(units, extra)
+
+
+def check_amount(
+    errors: Collector, minor: int, currency: str, at: list[str | int], what: str
+) -> None:
+    """A computed amount (a line's, an order's) within MAX_AMOUNT, as a userError."""
+    if abs(minor) > Money.max_minor(currency):
+        errors.add("OUT_OF_RANGE", f"{what} must be below {MAX_AMOUNT:,} {currency}", at)

@@ -12,9 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types import Info
-from strawberry.types.scalar import ScalarDefinition
 
 from domain.access.principal import AccessDenied, Principal, Role
 from domain.errors import DomainError, ValidationFailed
@@ -59,31 +57,6 @@ def pk_of(global_id: str, type_name: str) -> int | None:
 @strawberry.interface(description="An object with a global, opaque id that `node(id:)` refetches.")
 class Node:
     id: strawberry.ID = strawberry.field(description="Global, opaque identifier.")
-
-
-# ---------- times ----------
-
-
-def _utc(value: dt.datetime) -> str:
-    from domain.availability.calendar import iso
-
-    return str(iso(value))
-
-
-# Every DateTime the API answers is one convention: the instant in UTC with a Z. Inputs
-# may carry any offset (ISO 8601). Local times (opening hours) come with their zone.
-UTC_DATETIME = ScalarDefinition(
-    name="DateTime",
-    description=(
-        "An instant, ISO 8601. Answers are always in UTC with a Z (2026-11-26T19:00:00Z); "
-        "inputs may carry any offset."
-    ),
-    specified_by_url=None,
-    serialize=_utc,
-    parse_value=DateTimeDefinition.parse_value,
-    parse_literal=None,
-    origin=dt.datetime,
-)
 
 
 # ---------- errors ----------

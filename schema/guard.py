@@ -13,13 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from graphql import GraphQLError, parse
+from graphql import ExecutionResult, GraphQLError, parse
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from domain.access.principal import Role
 from schema.analysis import operations
 from schema.document_checks import anonymous_errors, list_cap_errors, shape_errors
+from schema.input_guard import bad_text_in_variables, type_variable_errors
 from schema.limits import (
     ANONYMOUS_MAX_DOCUMENT_CHARS,
     ANONYMOUS_MAX_TOKENS,
@@ -96,6 +97,9 @@ class OperationGuard(SchemaExtension):
                 await validate_document(ec.schema._schema, query, document, self.production)
             )
         if not errors:
+            # Text PostgreSQL cannot store (NUL, lone surrogates), in any variable.
+            errors = bad_text_in_variables(ec.variables, document, ec.operation_name)
+        if not errors:
             self.cost = cost
             if cost > MAX_COST:
                 errors.append(
@@ -129,6 +133,25 @@ class OperationGuard(SchemaExtension):
             f"Rate limit exceeded for this {'client address' if anonymous else 'credential'}; "
             f"retry in {retry_after} s",
             extensions={"code": "RATE_LIMITED", "retryAfter": retry_after},
+        )
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if isinstance(result, ExecutionResult) and result.data is None and result.errors:
+            self._type_variable_errors(result.errors)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        if getattr(result, "data", None) is None and getattr(result, "errors", None):
+            self._type_variable_errors(result.errors)
+        yield
+
+    def _type_variable_errors(self, errors: list[GraphQLError]) -> None:
+        """Errors coercing the variables (graphql-core's, the scalars'): BAD_USER_INPUT,
+        with the variable and the path into it."""
+        ec = self.execution_context
+        type_variable_errors(
+            errors, ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables
         )
 
     def get_results(self) -> dict[str, Any]:

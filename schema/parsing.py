@@ -31,8 +31,10 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from schema.caching import Recent
+from schema.input_guard import BadTextRule
 
-_BASE_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+# BadTextRule: string literals PostgreSQL cannot store (NUL), refused with the document.
+_BASE_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule, BadTextRule)
 _PRODUCTION_RULES = (*_BASE_RULES, NoSchemaIntrospectionCustomRule)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import strawberry
 from strawberry.tools import merge_types
 
 from schema.access.resolvers import AccessMutation, AccessQuery
 from schema.availability.resolvers import AvailabilityQuery
-from schema.base import UTC_DATETIME, InfoT, Node
+from schema.base import InfoT, Node
 from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
 from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
@@ -22,6 +20,7 @@ from schema.publishing import PublishingQuery
 from schema.realtime import RealtimeSubscription
 from schema.reporting import ReportingQuery
 from schema.returns.resolvers import ReturnsMutation, ReturnsQuery
+from schema.scalars import SCALAR_OVERRIDES
 from schema.webhooks.resolvers import WebhookMutation, WebhookQuery
 
 
@@ -80,7 +79,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=RealtimeSubscription,
-        scalar_overrides={dt.datetime: UTC_DATETIME},
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             # The guard first: it refuses an oversized document before it is parsed,
             # and sets the token limit the parser applies.

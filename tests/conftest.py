@@ -90,6 +90,10 @@ async def table_names(engine) -> list[str]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def clean_db(engine, table_names) -> None:  # type: ignore[no-untyped-def]
     """Every test that touches the database starts from empty tables."""
+    await truncate_all(engine, table_names)
+
+
+async def truncate_all(engine: Any, table_names: list[str]) -> None:
     # The app's event relay may hold locks on the event tables at this moment; a
     # deadlock between it and TRUNCATE aborts one of them, so try again.
     for attempt in range(5):

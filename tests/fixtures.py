@@ -65,6 +65,11 @@ async def make_key(
 
 @pytest.fixture
 async def world(api: Api, sessionmaker: Any) -> World:
+    return await build_world(api, sessionmaker)
+
+
+async def build_world(api: Api, sessionmaker: Any) -> World:
+    """Two locations, the clients' products, two channels, and a key for each role."""
     admin = await make_key(sessionmaker, "ADMIN", "test admin", secret=ADMIN_SECRET)
     locs = await api.op("UpsertLocations", variables("UpsertLocations"), key=admin)
     assert locs["upsertLocations"]["userErrors"] == []

@@ -113,3 +113,56 @@ class FakeResolver:
         if self.fallback is not None:
             return await self.fallback(host)
         raise OSError(-2, "Name or service not known")
+
+
+class AsgiWebSocket:
+    """A graphql-transport-ws connection to the ASGI app in process (no server): the
+    frames a client would send, as it would send them (`json.dumps`, so lone
+    surrogates travel as escapes), and what the app sends back."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> AsgiWebSocket:
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"oms.test"),
+                (b"sec-websocket-protocol", b"graphql-transport-ws"),
+            ],
+            "subprotocols": ["graphql-transport-ws"],
+            "server": ("oms.test", 80),
+            "client": ("127.0.0.1", 50000),
+        }
+        await self._to_app.put({"type": "websocket.connect"})
+        self._task = asyncio.create_task(self.app(scope, self._to_app.get, self._from_app.put))
+        accepted = await self.receive()
+        assert accepted["type"] == "websocket.accept", accepted
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._to_app.put({"type": "websocket.disconnect", "code": 1000})
+        assert self._task is not None
+        await asyncio.wait_for(self._task, 10)  # the app's own exceptions surface here
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._to_app.put({"type": "websocket.receive", "text": json.dumps(message)})
+
+    async def receive(self, within: float = 10) -> dict[str, Any]:
+        """The next ASGI event: websocket.send (its JSON decoded as "message") or close."""
+        event = await asyncio.wait_for(self._from_app.get(), within)
+        if event["type"] == "websocket.send":
+            event["message"] = json.loads(event.get("text") or event.get("bytes") or "null")
+        return event
+
+    async def init(self, payload: dict[str, Any]) -> dict[str, Any]:
+        await self.send({"type": "connection_init", "payload": payload})
+        return await self.receive()

@@ -26,7 +26,7 @@ from domain.errors import Collector, DomainError
 from domain.events import catalog as events
 from domain.geo import Approximation, approximate
 from domain.idempotency import request_fingerprint
-from domain.money import InvalidMoney, Money
+from domain.money import InvalidMoney, Money, check_amount
 from domain.order.events import append_event
 from domain.order.numbers import format_number
 from domain.order.queries import LineRow, OrderRow, ShipmentRow
@@ -273,6 +273,9 @@ async def _prepare(
             )
         lines.append(PricedLine(i + 1, given.sku, given.quantity, price, discount, tax))
     shipping = _money(errors, data.shipping_price, channel.currency, ["input", "shippingPrice"])
+    if not errors:  # each amount is in range; what they add up to must be too
+        total = sum(line.unit_price * line.quantity for line in lines) + shipping
+        check_amount(errors, total, channel.currency, ["input", "lines"], "the order's total")
 
     conn = await driver_connection(session)
     pickup_location_id: int | None = None

@@ -123,6 +123,8 @@ class PlaceOrderInput:
                     country_code=a.country_code,
                     name=a.name,
                     line2=a.line2,
+                    latitude=a.latitude,
+                    longitude=a.longitude,
                 )
                 if a
                 else None

@@ -12,10 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.errors import Collector
 from domain.money import (
+    MAX_AMOUNT,
     CurrencyMismatch,
     InvalidMoney,
     Money,
+    check_amount,
     is_currency,
     minor_unit_exponent,
     split_by_largest_remainder,
@@ -98,6 +101,42 @@ def test_parse_refuses_more_decimals_than_the_currency_has(amount: str, currency
 def test_parse_refuses_what_is_not_a_finite_decimal(amount: str) -> None:
     with pytest.raises(InvalidMoney):
         Money.parse(amount, "EUR")
+
+
+@pytest.mark.parametrize(
+    "amount", ["1000000000000", "-1000000000000", "1e999999", "-1E+999999", "9" * 1000]
+)
+def test_parse_refuses_amounts_of_a_trillion_and_more_without_overflowing(amount: str) -> None:
+    with pytest.raises(InvalidMoney) as refused:
+        Money.parse(amount, "EUR")
+    assert refused.value.code == "OUT_OF_RANGE"
+    assert refused.value.message == "amounts must be below 1,000,000,000,000 EUR"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [("999999999999.99", "EUR", 99_999_999_999_999), ("-999999999999.999", "KWD", -(10**15 - 1))],
+)
+def test_parse_accepts_amounts_just_below_a_trillion(
+    amount: str, currency: str, minor: int
+) -> None:
+    assert Money.parse(amount, currency).minor == minor
+    assert Money.max_minor(currency) == abs(minor)
+
+
+def test_parse_of_a_vanishingly_small_amount_is_too_precise_not_a_fault() -> None:
+    with pytest.raises(InvalidMoney) as refused:
+        Money.parse("1E-999999", "EUR")
+    assert refused.value.code == "INVALID_MONEY"
+
+
+def test_a_computed_amount_beyond_the_range_is_a_user_error() -> None:
+    errors = Collector()
+    check_amount(errors, Money.max_minor("EUR"), "EUR", ["input", "lines"], "the total")
+    assert not errors
+    check_amount(errors, MAX_AMOUNT * 100, "EUR", ["input", "lines"], "the total")
+    [error] = errors.errors
+    assert (error.code, error.field) == ("OUT_OF_RANGE", ["input", "lines"])
 
 
 def test_amount_is_the_decimal_value() -> None:
