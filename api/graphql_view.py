@@ -31,6 +31,7 @@ from api.auth import Authenticated, Authenticator, InvalidCredential
 from api.graphql_request import (
     GRAPHQL_RESPONSE_JSON,
     HTTP_ERROR_CODES,
+    decode_request_json,
     oversized_list,
     request_data,
     request_error,
@@ -217,7 +218,7 @@ class OmsGraphQL(GraphQL):
         return parsed
 
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        return decode_request_json(data)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our GraphiQL page: its scripts and styles are served by this process

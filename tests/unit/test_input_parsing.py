@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from graphql import GraphQLError, parse
 
+from domain.catalog.service import check_coordinates
 from domain.errors import Collector
-from domain.geo import check_coordinates
 from schema.input_guard import bad_text_in_variables, text_problem
 from schema.scalars import parse_datetime, parse_decimal
 
