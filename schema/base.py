@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -62,13 +62,20 @@ class Node:
 # ---------- errors ----------
 
 
+# One step of a path into an input: a field name or a list index (its GraphQL scalar
+# is defined in schema/scalars.py).
+PathSegment = NewType("PathSegment", object)
+
+
 @strawberry.type(description="A business refusal: the request was understood but not carried out.")
 class UserError:
     code: str = strawberry.field(
         description="Stable machine-readable code (e.g. INSUFFICIENT_STOCK, NOT_FOUND, INVALID)."
     )
-    field: list[str] | None = strawberry.field(
-        description='Path to the input field at fault, e.g. ["input", "lines", "2", "sku"].'
+    field: Sequence[str | int] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "lines", 2, "sku"]: '
+        "names as strings, list indices as integers (as GraphQL error paths are).",
+        graphql_type=list[PathSegment] | None,
     )
     message: str = strawberry.field(description="What went wrong, for people.")
 

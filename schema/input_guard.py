@@ -75,7 +75,9 @@ def bad_input(
         extensions={
             "code": BAD_USER_INPUT,
             **where,
-            "field": [printable(str(part)) for part in field],
+            # Names as strings, list indices as integers, as in userErrors and GraphQL
+            # error paths.
+            "field": [part if isinstance(part, int) else printable(str(part)) for part in field],
         },
     )
 
@@ -277,7 +279,7 @@ def _path_in_variable(
     schema: GraphQLSchema,
     node: VariableDefinitionNode,
     variables: Mapping[str, Any] | None,
-) -> list[str]:
+) -> list[str | int]:
     """Where in the variable graphql-core found the problem it reports: its message
     says it, so the value is checked again (on this error path only) and the problem
     with the same message gives the path."""
@@ -296,5 +298,5 @@ def _path_in_variable(
         if error.message == (
             f"Variable '${name}' has invalid value{print_path_list(path)}: {problem.message}"
         ):
-            return [str(part) for part in path]
+            return list(path)
     return []

@@ -24,6 +24,7 @@ from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 from domain.availability.calendar import iso
+from schema.base import PathSegment
 
 MAX_DECIMAL_CHARS = 64
 MAX_DECIMAL_INTEGER_DIGITS = 18
@@ -114,4 +115,25 @@ DECIMAL = ScalarDefinition(
     origin=Decimal,
 )
 
-SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {Decimal: DECIMAL, dt.datetime: DATETIME}
+
+def _path_segment(value: object) -> int | str:
+    return value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+PATH_SEGMENT = ScalarDefinition(
+    name="PathSegment",
+    description=(
+        "One step of a path into an input: a field name (String) or a list index (Int), "
+        "as in GraphQL error paths."
+    ),
+    specified_by_url=None,
+    serialize=_path_segment,
+    parse_value=_path_segment,
+    parse_literal=None,
+)
+
+SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {
+    Decimal: DECIMAL,
+    dt.datetime: DATETIME,
+    PathSegment: PATH_SEGMENT,
+}

@@ -86,9 +86,10 @@ class Position:
         return f"{self.field}({self.argument}:){inside}"
 
     @property
-    def field_path(self) -> list[str]:
-        """The path as errors name it: the argument (or variable) name, then the path."""
-        return [self.argument, *(str(p) for p in self.path)]
+    def field_path(self) -> list[str | int]:
+        """The path as errors name it: the argument (or variable) name, then the path
+        (list indices as integers)."""
+        return [self.argument, *self.path]
 
     @property
     def coordinate(self) -> str:

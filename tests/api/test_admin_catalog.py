@@ -186,17 +186,17 @@ async def test_a_location_batch_with_bad_lines_names_each_line_and_writes_none(
             "userErrors": [
                 {
                     "code": "INVALID_COORDINATES",
-                    "field": ["input", "1", "latitude"],
+                    "field": ["input", 1, "latitude"],
                     "message": "latitude must be a finite number between -90 and 90",
                 },
                 {
                     "code": "INVALID_TIMEZONE",
-                    "field": ["input", "2", "timezone"],
+                    "field": ["input", 2, "timezone"],
                     "message": "'Mars/Olympus_Mons' is not an IANA time zone",
                 },
                 {
                     "code": "INVALID_COUNTRY",
-                    "field": ["input", "3", "address", "countryCode"],
+                    "field": ["input", 3, "address", "countryCode"],
                     "message": "'XX' is not an ISO 3166-1 alpha-2 country code",
                 },
             ],
@@ -221,11 +221,11 @@ async def test_a_location_with_a_bad_code_or_out_of_range_numbers_is_refused(
 
     codes = [(e["code"], e["field"]) for e in data["upsertLocations"]["userErrors"]]
     assert codes == [
-        ("INVALID_CODE", ["input", "0", "code"]),
-        ("INVALID_COORDINATES", ["input", "0", "longitude"]),
-        ("OUT_OF_RANGE", ["input", "0", "handlingDays"]),
-        ("OUT_OF_RANGE", ["input", "0", "cutoffHour"]),
-        ("INVALID_MONEY", ["input", "0", "costPerShipment"]),
+        ("INVALID_CODE", ["input", 0, "code"]),
+        ("INVALID_COORDINATES", ["input", 0, "longitude"]),
+        ("OUT_OF_RANGE", ["input", 0, "handlingDays"]),
+        ("OUT_OF_RANGE", ["input", 0, "cutoffHour"]),
+        ("INVALID_MONEY", ["input", 0, "costPerShipment"]),
     ]
     assert data["upsertLocations"]["locations"] == []
     assert await catalog(api, world.admin) == before
@@ -398,7 +398,7 @@ async def test_a_channel_selling_from_an_unknown_location_is_refused(
             "userErrors": [
                 {
                     "code": "UNKNOWN_LOCATION",
-                    "field": ["input", "network", "1"],
+                    "field": ["input", "network", 1],
                     "message": "no location 'WH-NOWHERE'",
                 }
             ],
@@ -587,7 +587,7 @@ async def test_a_product_batch_with_a_duplicate_sku_writes_nothing(api: Api, wor
             "userErrors": [
                 {
                     "code": "DUPLICATE",
-                    "field": ["input", "2", "sku"],
+                    "field": ["input", 2, "sku"],
                     "message": "SKU 'NEW-1' appears twice (lines 0 and 2)",
                 }
             ],
@@ -610,7 +610,7 @@ async def test_an_invalid_sku_is_refused(api: Api, world: World, sku: str) -> No
             "userErrors": [
                 {
                     "code": "INVALID_CODE",
-                    "field": ["input", "1", "sku"],
+                    "field": ["input", 1, "sku"],
                     "message": f"SKU {sku!r} must be 1-64 letters, digits or . _ : / - and start with a letter or digit",
                 }
             ],
@@ -630,11 +630,11 @@ async def test_product_fields_out_of_range_are_each_reported(api: Api, world: Wo
     data = await api.op("UpsertProducts", {"input": lines}, key=world.admin)
 
     assert [(e["code"], e["field"]) for e in data["upsertProducts"]["userErrors"]] == [
-        ("REQUIRED", ["input", "0", "name"]),
-        ("OUT_OF_RANGE", ["input", "0", "weightGrams"]),
-        ("INVALID_HS_CODE", ["input", "1", "hsCode"]),
-        ("INVALID_COUNTRY", ["input", "1", "countryOfOrigin"]),
-        ("OUT_OF_RANGE", ["input", "2", "returnWindowDays"]),
+        ("REQUIRED", ["input", 0, "name"]),
+        ("OUT_OF_RANGE", ["input", 0, "weightGrams"]),
+        ("INVALID_HS_CODE", ["input", 1, "hsCode"]),
+        ("INVALID_COUNTRY", ["input", 1, "countryOfOrigin"]),
+        ("OUT_OF_RANGE", ["input", 2, "returnWindowDays"]),
     ]
     assert data["upsertProducts"]["count"] == 0
     assert await catalog(api, world.admin) == before
@@ -761,7 +761,7 @@ async def test_create_channel_and_admin_keys(api: Api, world: World) -> None:
             {"name": "Lyon WMS", "role": "PARTNER", "channel": None, "locations": ["WH-BERLIN"]},
             {
                 "code": "UNKNOWN_LOCATION",
-                "field": ["input", "locations", "0"],
+                "field": ["input", "locations", 0],
                 "message": "no location 'WH-BERLIN'",
             },
         ),

@@ -151,8 +151,8 @@ async def test_bad_text_deep_in_a_variable_is_named_by_its_path(
     body = response.json()
     assert response.status_code == 400
     assert [e["extensions"]["field"] for e in body["errors"]] == [
-        ["input", "1", "name"],
-        ["input", "2", "sku"],
+        ["input", 1, "name"],
+        ["input", 2, "sku"],
     ]
     assert [e["message"] for e in body["errors"]] == [
         "Variable '$input' has invalid value at [1].name: text must not contain the NUL "

@@ -31,10 +31,10 @@ async def test_locations_with_impossible_coordinates_are_refused(api: Api, world
         "upsertLocations"
     ]
     assert codes(res["userErrors"]) == [
-        ("INVALID_COORDINATES", ["input", "0", "address", "latitude"]),
-        ("INVALID_COORDINATES", ["input", "0", "latitude"]),
-        ("INVALID_COORDINATES", ["input", "0", "longitude"]),
-        ("INVALID_COORDINATES", ["input", "1", "address", "longitude"]),
+        ("INVALID_COORDINATES", ["input", 0, "address", "latitude"]),
+        ("INVALID_COORDINATES", ["input", 0, "latitude"]),
+        ("INVALID_COORDINATES", ["input", 0, "longitude"]),
+        ("INVALID_COORDINATES", ["input", 1, "address", "longitude"]),
     ]
     assert res["locations"] in (None, [])
 

@@ -142,7 +142,7 @@ async def test_a_stale_line_is_a_user_error_the_partner_document_sees(
             "userErrors": [
                 {
                     "code": "STALE_COUNT",
-                    "field": ["input", "levels", "1"],
+                    "field": ["input", "levels", 1],
                     "message": "MUG-STONE: not applied, this count (asOf 2026-11-22T06:00:00+00:00)"
                     " is not newer than the count in force (counted at 2026-11-22T07:00:00+00:00,"
                     " onHand now 36); the other lines were applied",
@@ -166,14 +166,14 @@ async def test_a_batch_with_one_bad_line_writes_nothing_and_names_the_line(
     errors = data["setStockLevels"]["userErrors"]
     assert {
         "code": "UNKNOWN_SKU",
-        "field": ["input", "levels", "2", "sku"],
+        "field": ["input", "levels", 2, "sku"],
         "message": "no product 'NO-SUCH-SKU'",
     } in errors
     assert any(
-        e["code"] == "DUPLICATE" and e["field"] == ["input", "levels", "3", "sku"] for e in errors
+        e["code"] == "DUPLICATE" and e["field"] == ["input", "levels", 3, "sku"] for e in errors
     )
     assert any(
-        e["code"] == "OUT_OF_RANGE" and e["field"] == ["input", "levels", "3", "onHand"]
+        e["code"] == "OUT_OF_RANGE" and e["field"] == ["input", "levels", 3, "onHand"]
         for e in errors
     )
     assert await levels(api, world.admin, "TEE-BLUE-M") == {}

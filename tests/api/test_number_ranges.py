@@ -168,7 +168,7 @@ async def test_an_int_outside_32_bits_or_not_an_int_is_a_typed_request_error(
     body = response.json()
     assert response.status_code == 400, body
     assert [e["extensions"] for e in body["errors"]] == [
-        {"code": "BAD_USER_INPUT", "variable": "input", "field": ["input", "levels", "0", "onHand"]}
+        {"code": "BAD_USER_INPUT", "variable": "input", "field": ["input", "levels", 0, "onHand"]}
     ], body
 
 

@@ -111,7 +111,7 @@ async def test_impossible_opening_hours_are_refused(api: Api, world: World) -> N
     )
     res = (await api.op("UpsertLocations", {"input": [bad]}, key=world.admin))["upsertLocations"]
     assert [(e["code"], e["field"]) for e in res["userErrors"]] == [
-        ("INVALID_OPENING_HOURS", ["input", "0", "openingHours", "0", "opens"]),
-        ("INVALID_OPENING_HOURS", ["input", "0", "openingHours", "1", "closes"]),
-        ("INVALID_OPENING_HOURS", ["input", "0", "openingHours", "3", "opens"]),
+        ("INVALID_OPENING_HOURS", ["input", 0, "openingHours", 0, "opens"]),
+        ("INVALID_OPENING_HOURS", ["input", 0, "openingHours", 1, "closes"]),
+        ("INVALID_OPENING_HOURS", ["input", 0, "openingHours", 3, "opens"]),
     ]

@@ -208,12 +208,12 @@ async def test_unknown_sku_only_for_a_sku_on_no_open_case(
         "userErrors": [
             {
                 "code": "UNKNOWN_SKU",
-                "field": ["input", "lines", "1", "sku"],
+                "field": ["input", "lines", 1, "sku"],
                 "message": f"CAP-RED is not on any open return of order {order['number']} expected here",
             },
             {
                 "code": "EXCEEDS_EXPECTED",
-                "field": ["input", "lines", "2", "quantity"],
+                "field": ["input", "lines", 2, "quantity"],
                 "message": "TEE-BLUE-M: 2 units are still expected",
             },
         ],
@@ -229,7 +229,7 @@ async def test_unknown_sku_only_for_a_sku_on_no_open_case(
     assert by_case["receiveReturn"]["userErrors"] == [
         {
             "code": "UNKNOWN_SKU",
-            "field": ["input", "lines", "0", "sku"],
+            "field": ["input", "lines", 0, "sku"],
             "message": "MUG-STONE is not on this return",
         }
     ]

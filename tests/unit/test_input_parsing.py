@@ -118,8 +118,8 @@ def test_every_bad_string_is_reported_with_its_path_in_order() -> None:
     variables = {"a": ["ok", "x\x00", "ok", "\ud800"], "b": {"deep": [{"k\x00": "v"}]}}
     errors = bad_text_in_variables(variables, DOCUMENT, None)
     assert [e.extensions["field"] for e in errors] == [  # type: ignore[index]
-        ["a", "1"],
-        ["a", "3"],
+        ["a", 1],
+        ["a", 3],
         ["b", "deep", "0", "k\N{REPLACEMENT CHARACTER}"],
     ]
     assert errors[0].locations is not None  # the variable's definition in the document
