@@ -45,7 +45,7 @@ import httpx
 from arq import cron
 from arq.worker import func
 
-from domain.db import UnitOfWork, asyncpg_dsn, driver_connection, sqlalchemy_url
+from domain.db import UnitOfWork, Waits, asyncpg_dsn, driver_connection, sqlalchemy_url
 from domain.outbound import Refused
 from domain.publishing import alerts
 from domain.publishing import service as publishing
@@ -580,7 +580,8 @@ async def listen_stock_changes(ctx: dict[str, Any]) -> int:
     listening (two briefly overlap; their jobs share ids). A lost connection ends this
     one; the next minute's takes over, and the 2-second cron covers the gap."""
     woke = asyncio.Event()
-    conn = await asyncpg.connect(_dsn(ctx))
+    waits: Waits = ctx.get("waits") or Waits()
+    conn = await asyncpg.connect(_dsn(ctx), **waits.connect_args())
     wakeups = 0
     try:
         await conn.add_listener(publishing.STOCK_CHANNEL, lambda *_: woke.set())

@@ -14,7 +14,7 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
-from domain.db import UnitOfWork, create_engine, create_sessionmaker
+from domain.db import UnitOfWork, Waits, create_engine, create_sessionmaker
 from domain.idempotency import purge_expired
 from jobs.notifications import CRON_JOBS as NOTIFICATION_CRON_JOBS
 from jobs.notifications import FUNCTIONS as NOTIFICATION_FUNCTIONS
@@ -28,7 +28,11 @@ log = logging.getLogger("oms.jobs")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    engine = create_engine(os.environ["DATABASE_URL"], pool_size=5)
+    # The same bounded waits as the API's (OMS_DB_*): the jobs' own transactions that
+    # need other bounds say so where they start (domain.db.set_local).
+    waits = Waits.from_env(os.environ)
+    engine = create_engine(os.environ["DATABASE_URL"], pool_size=5, waits=waits)
+    ctx["waits"] = waits
     ctx["engine"] = engine
     ctx["sessionmaker"] = create_sessionmaker(engine)
     # Where jobs may send data (OMS_OUTBOUND_PUBLIC_ONLY, OMS_OUTBOUND_ALLOW, OMS_FEED_ROOT):
@@ -57,6 +61,8 @@ async def relay_events(ctx: dict[str, Any]) -> int:
     total = 0
     while True:
         batch = await relay_once(ctx["sessionmaker"], ArqQueue(ctx["redis"]))
+        if batch is None:  # another process is relaying
+            return total
         total += len(batch)
         if len(batch) < 1000:
             return total

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,7 @@ from graphql import (
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -50,8 +49,6 @@ from domain.catalog.service import MAX_BATCH as MAX_PRODUCTS_PER_CALL
 from domain.inventory.service import MAX_LINES as MAX_STOCK_LINES_PER_CALL
 from domain.order.placement import MAX_LINES as MAX_ORDER_LINES
 from schema.analysis import measure, operations, root_fields
-
-log = logging.getLogger("oms.graphql")
 
 MAX_DEPTH = 12
 MAX_ALIASES = 15
@@ -429,31 +426,3 @@ class OperationGuard(SchemaExtension):
 
 class ProductionOperationGuard(OperationGuard):
     production = True
-
-
-class MaskUnexpectedErrors(MaskErrors):
-    """Hides faults behind a generic message and the request id, which is in the log."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=self._unexpected, error_message="Internal error")
-
-    @staticmethod
-    def _unexpected(error: GraphQLError) -> bool:
-        original = error.original_error
-        return original is not None and not isinstance(
-            # an operation name the document does not have (over WebSocket; HTTP says 400)
-            original,
-            (PublicError, GraphQLError, CannotGetOperationTypeError),
-        )
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        log.error(
-            "unexpected error in %s",
-            ".".join(str(p) for p in error.path or []),
-            exc_info=error.original_error,
-            extra={"request_id": request_id},
-        )
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL", "requestId": request_id}
-        return masked

@@ -10,11 +10,11 @@ from schema.availability.resolvers import AvailabilityQuery
 from schema.base import InfoT, Node
 from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
+from schema.errors import MaskUnexpectedErrors
 from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
 from schema.limits import (
     CachedParser,
-    MaskUnexpectedErrors,
     OperationGuard,
     ProductionOperationGuard,
     code_request_errors,

@@ -172,7 +172,7 @@ async def relayed(sessionmaker: Any, queue: ArqQueue | None, count: int) -> list
     """Relay, wait for `count` notification rows and queue their jobs. The API process
     relays too, on NOTIFY, so rows and jobs may come from either: the job id makes
     queueing them twice harmless."""
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     for _ in range(500):
         rows = await notifications(sessionmaker)
         if len(rows) >= count:
@@ -262,7 +262,7 @@ async def test_order_confirmation_is_sent_once(
     assert n["sent_at"] is not None
 
     # Relaying again and running the job again sends nothing more.
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     await queue.enqueue(jn.send_job(n["id"]))
     await run_jobs()
     assert len(inbox.messages) == 1
@@ -493,7 +493,9 @@ async def test_pickup_delivery_and_failure_emails(
     )
     await shipment_event(sessionmaker, number, {"status": "DELIVERED"})
     await relayed(sessionmaker, queue, 4)
-    await relay_once(sessionmaker, queue)  # nothing new: no second row, no second email
+    await relay_once(
+        sessionmaker, queue, patience=10
+    )  # nothing new: no second row, no second email
     await run_jobs()
 
     subjects = sorted(m["Subject"] for m in inbox.to("camille@example.com"))
@@ -699,7 +701,7 @@ async def test_approved_return_email_then_refund_email(
     assert "24.90 EUR" in body(refund, "html")
     assert len(inbox.to("camille@example.com")) == len(ORDER_KINDS) + 2
 
-    await relay_once(sessionmaker, queue)  # nothing new: no second refund email
+    await relay_once(sessionmaker, queue, patience=10)  # nothing new: no second refund email
     await run_jobs()
     assert len(inbox.messages) == len(ORDER_KINDS) + 2
 
@@ -773,7 +775,9 @@ async def test_a_carrier_return_sends_no_approval_email(
             "userErrors"
         ] == []
     await relayed(sessionmaker, queue, 3)
-    await relay_once(sessionmaker, queue)  # after the API's own relay, if it was at work
+    await relay_once(
+        sessionmaker, queue, patience=10
+    )  # after the API's own relay, if it was at work
     async with UnitOfWork(sessionmaker) as uow:
         conn = await driver_connection(uow.session)
         unstamped = await conn.fetchval(

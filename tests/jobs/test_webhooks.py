@@ -241,7 +241,7 @@ async def test_an_order_placed_reaches_the_subscriber_once_signed(
 ) -> None:
     sub_id, secret = await subscribe(api, world.admin, receiver.url(), ["ORDER_PLACED"])
     order = await place_order(api, world)
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     await run_jobs()
 
     [request] = receiver.requests
@@ -282,7 +282,7 @@ async def test_an_order_placed_reaches_the_subscriber_once_signed(
     assert edge["node"]["eventId"] == str(event["id"])
 
     # Relaying and running again delivers nothing more.
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     await run_jobs()
     assert len(receiver.requests) == 1
 
@@ -336,7 +336,7 @@ async def test_each_subscriber_gets_the_events_it_may_see(
             },
             now=dt.datetime.now(dt.UTC),
         )
-    await relay_once(sessionmaker, None)
+    await relay_once(sessionmaker, None, patience=10)
 
     names = {sub_id: name for name, (sub_id, _) in subs.items()}
     got = {
@@ -373,7 +373,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_accepts(
     receiver.script = [500, 302]  # a redirect is a failure, never followed
     _, secret = await subscribe(api, world.channel, receiver.url(), ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     await run_jobs()
 
     assert [(r.path, r.answered) for r in receiver.requests] == [
@@ -406,7 +406,7 @@ async def test_a_delivery_is_dead_after_the_last_attempt_and_replayable(
     receiver.default = 500
     _, secret = await subscribe(api, world.channel, receiver.url(), ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     await run_jobs()
 
     assert [r.answered for r in receiver.requests] == [500, 500, 500]
@@ -453,7 +453,7 @@ async def test_a_receiver_that_cannot_be_reached_is_a_failed_attempt(
         closed = s.getsockname()[1]
     await subscribe(api, world.channel, f"http://127.0.0.1:{closed}/hook", ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     await run_jobs()
 
     [d] = await deliveries(sessionmaker)
@@ -472,7 +472,7 @@ async def test_a_job_run_twice_or_concurrently_delivers_once(
 ) -> None:
     await subscribe(api, world.admin, receiver.url(), ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, None)  # rows only, no jobs
+    await relay_once(sessionmaker, None, patience=10)  # rows only, no jobs
     [d] = await deliveries(sessionmaker)
 
     outcomes = await asyncio.gather(*(deliver_webhook(job_ctx, d["id"]) for _ in range(5)))
@@ -500,7 +500,7 @@ async def test_while_redis_is_down_deliveries_wait_for_the_sweep(
 ) -> None:
     _, secret = await subscribe(api, world.admin, receiver.url(), ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, RedisDown())
+    await relay_once(sessionmaker, RedisDown(), patience=10)
 
     [d] = await deliveries(sessionmaker)
     assert d["status"] == "PENDING"
@@ -530,7 +530,7 @@ async def test_an_attempt_whose_worker_died_is_retried_after_its_lease(
 ) -> None:
     await subscribe(api, world.admin, receiver.url(), ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, None)
+    await relay_once(sessionmaker, None, patience=10)
     [d] = await deliveries(sessionmaker)
 
     # A worker claims the delivery, then dies before sending anything.
@@ -557,7 +557,7 @@ async def test_a_delivery_of_a_subscription_deleted_meanwhile_is_given_up(
     await subscribe(api, world.partner, receiver.url(), ["SHIPMENT_STATUS_CHANGED"])
     await subscribe(api, world.admin, receiver.url("/ops"), ["ORDER_PLACED"])
     await place_order(api, world)
-    await relay_once(sessionmaker, None)
+    await relay_once(sessionmaker, None, patience=10)
     [d] = await deliveries(sessionmaker)
     # Deleted between fan-out and the attempt (deleteWebhookSubscription also gives up
     # its pending deliveries; this is the race where the job runs first).
