@@ -71,9 +71,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
-    from arq.worker import run_worker
-
     from api.logs import configure_logging
+    from jobs.runner import run
 
     _require_db(settings)
     configure_logging(settings.log_level, settings.log_json)
@@ -82,7 +81,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     os.environ.setdefault("OMS_SECRET_KEY", settings.signing_key())
     from jobs.worker import WorkerSettings
 
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run(WorkerSettings)
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:

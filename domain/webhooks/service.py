@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access.principal import Principal, Role
 from domain.errors import Collector, InvalidState, NotFound
 from domain.events.stream import StreamEvent
-from domain.outbound import OutboundGuard
+from domain.outbound import OutboundGuard, destination
 from domain.ports import Job
 from domain.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -60,11 +60,14 @@ def order_global_id(order_id: int) -> str:
     return base64.urlsafe_b64encode(f"Order:{order_id}".encode()).decode().rstrip("=")
 
 
-def deliver_job(delivery_id: int, attempts: int, suffix: str = "") -> Job:
+def deliver_job(delivery_id: int, attempts: int, url: str | None = None, suffix: str = "") -> Job:
     """The job that makes the next attempt. Its id carries the attempt count, since arq
-    cannot enqueue a job under the id of one it still remembers (arq#416)."""
+    cannot enqueue a job under the id of one it still remembers (arq#416). It names
+    its receiver (`destination`, from the subscription's URL), so that the worker can
+    see a crowded receiver before it claims anything."""
     job_id = f"webhook:{delivery_id}:{attempts}{suffix}"
-    return Job(DELIVER_JOB, (delivery_id,), job_id=job_id)
+    args: tuple[Any, ...] = (delivery_id,) if url is None else (delivery_id, destination(url))
+    return Job(DELIVER_JOB, args, job_id=job_id)
 
 
 def backoff_seconds(failed_attempts: int, base: float = DEFAULT_BACKOFF_BASE_SECONDS) -> float:
@@ -274,7 +277,7 @@ async def replay_delivery(
     to enqueue after commit (if that fails, the sweep picks the row up)."""
     found = (
         await session.execute(
-            select(WebhookDelivery.status, WebhookSubscription.active)
+            select(WebhookDelivery.status, WebhookSubscription.active, WebhookSubscription.url)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
             .where(WebhookDelivery.id == delivery_id, _owned_by(principal))
             .with_for_update(of=WebhookDelivery)
@@ -282,7 +285,7 @@ async def replay_delivery(
     ).first()
     if found is None:
         raise NotFound("no such webhook delivery", field=["id"])
-    status, active = found
+    status, active, url = found
     if not active:
         raise InvalidState("its webhook subscription was deleted", field=["id"])
     if status == "PENDING":
@@ -297,7 +300,7 @@ async def replay_delivery(
         )
     ).scalar_one()
     # A replay starts again from attempt 0, whose job id arq may still remember.
-    return delivery, deliver_job(delivery_id, 0, f":replay-{secrets.token_hex(6)}")
+    return delivery, deliver_job(delivery_id, 0, url, f":replay-{secrets.token_hex(6)}")
 
 
 # ---------- fan-out: the relay's consumer ----------
@@ -332,7 +335,7 @@ async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
         return []
     subscriptions = await conn.fetch(
         """
-        SELECT s.id, s.owner_role, s.channel_id, s.location_ids, s.topics
+        SELECT s.id, s.owner_role, s.channel_id, s.location_ids, s.topics, s.url
         FROM webhook_subscriptions s
         LEFT JOIN api_keys k ON k.id = s.owner_api_key_id
         WHERE s.active AND s.topics && $1::varchar[]
@@ -357,13 +360,17 @@ async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
              AS t(subscription_id, event_id, topic, n)
         ORDER BY t.n
         ON CONFLICT (subscription_id, event_id) DO NOTHING
-        RETURNING id, attempts
+        RETURNING id, attempts, subscription_id
         """,
         [p[0] for p in pairs],
         [p[1] for p in pairs],
         [p[2] for p in pairs],
     )
-    return [deliver_job(r["id"], r["attempts"]) for r in sorted(rows, key=lambda r: r["id"])]
+    urls = {s["id"]: s["url"] for s in subscriptions}
+    return [
+        deliver_job(r["id"], r["attempts"], urls[r["subscription_id"]])
+        for r in sorted(rows, key=lambda r: r["id"])
+    ]
 
 
 # ---------- one attempt, as the worker makes it ----------
@@ -505,14 +512,21 @@ async def record_failure(
     return bool(result == "UPDATE 1")
 
 
-async def due_deliveries(conn: Any, limit: int = 1000) -> list[tuple[int, int]]:
-    """(delivery id, attempts so far) of PENDING deliveries that are due, oldest first."""
+async def due_deliveries(
+    conn: Any, limit: int = 1000, after: tuple[dt.datetime, int] | None = None
+) -> list[tuple[int, int, str, dt.datetime]]:
+    """(delivery id, attempts so far, URL, when due) of PENDING deliveries that are due,
+    oldest first, `limit` of them after the position `after` (when due, id)."""
     rows = await conn.fetch(
         """
-        SELECT id, attempts FROM webhook_deliveries
-        WHERE status = 'PENDING' AND next_attempt_at <= clock_timestamp()
-        ORDER BY next_attempt_at LIMIT $1
+        SELECT d.id, d.attempts, s.url, d.next_attempt_at FROM webhook_deliveries d
+        JOIN webhook_subscriptions s ON s.id = d.subscription_id
+        WHERE d.status = 'PENDING' AND d.next_attempt_at <= clock_timestamp()
+          AND ($2::timestamptz IS NULL OR (d.next_attempt_at, d.id) > ($2, $3::bigint))
+        ORDER BY d.next_attempt_at, d.id LIMIT $1
         """,
         limit,
+        after[0] if after else None,
+        after[1] if after else 0,
     )
-    return [(r["id"], r["attempts"]) for r in rows]
+    return [(r["id"], r["attempts"], r["url"], r["next_attempt_at"]) for r in rows]
