@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from domain.events.stream import STREAM_CHANNEL, StreamEvent, read_stream, stream_head
+from domain.faults import is_transient
 from domain.order.events import EVENTS_CHANNEL
 
 log = logging.getLogger("oms.eventhub")
@@ -196,8 +197,9 @@ class EventHub:
                 continue
             try:
                 done = await self._relay()
-            except Exception:
-                log.warning("relay failed; will retry", exc_info=True)
+            except Exception as exc:
+                # A database away is expected to pass: one line; anything else in full.
+                log.warning("relay failed; will retry: %s", exc, exc_info=not is_transient(exc))
                 continue
             if done is None:  # another process is stamping: look again shortly
                 await asyncio.sleep(busy_delay)
@@ -216,8 +218,10 @@ class EventHub:
             self._wake_fanout.clear()
             try:
                 await self._fan_out()
-            except Exception:
-                log.warning("event fan-out failed; will retry", exc_info=True)
+            except Exception as exc:
+                log.warning(
+                    "event fan-out failed; will retry: %s", exc, exc_info=not is_transient(exc)
+                )
 
     async def _fan_out(self) -> None:
         assert self._pool is not None

@@ -180,6 +180,12 @@ def create_engine(
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     _ping_if_idle(engine)
+    lock_wait = waits.lock_timeout_ms / 1000 if waits.lock_timeout_ms > 0 else None
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _remember_waits(dbapi_connection: Any, record: Any) -> None:
+        record.info[_LOCK_WAIT] = lock_wait
+
     return engine
 
 
@@ -279,12 +285,14 @@ class UnitOfWork:
 
 
 _DRIVER = "oms.driver_connection"
+_LOCK_WAIT = "oms.lock_wait"
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_driver_connection(session: Session, transaction: Any) -> None:
     # The connection may go back to the pool when the transaction ends.
     session.info.pop(_DRIVER, None)
+    session.info.pop(_LOCK_WAIT, None)
 
 
 async def driver_connection(session: AsyncSession) -> Any:
@@ -306,4 +314,13 @@ async def driver_connection(session: AsyncSession) -> Any:
     if getattr(adapted, "_transaction", None) is None:
         await adapted._start_transaction()
     session.info[_DRIVER] = raw.driver_connection
+    session.info[_LOCK_WAIT] = raw.info.get(_LOCK_WAIT)
     return raw.driver_connection
+
+
+def lock_wait(session: AsyncSession) -> float | None:
+    """The lock timeout of the session's connection, in seconds (after
+    `driver_connection`): the longest a statement that takes several locks in a row may
+    wait for all of them, as its own deadline (see domain/order/writing.py)."""
+    found: float | None = session.info.get(_LOCK_WAIT)
+    return found

@@ -26,6 +26,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
+class LockWaitTimeout(Exception):
+    """A statement gave up waiting for its locks at its own deadline (a client-side
+    timeout, raised by the code that set it): the same as `lock_timeout`."""
+
+
 class Fault(enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     CONFLICT = "CONFLICT"
@@ -68,6 +73,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def fault_of(exc: BaseException) -> Fault | None:
     """The kind of transient database failure `exc` is, or None."""
+    for e in _chain(exc):
+        if isinstance(e, LockWaitTimeout):
+            return Fault.LOCK_TIMEOUT
     for e in _chain(exc):
         sqlstate = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
         if isinstance(sqlstate, str):

@@ -73,14 +73,13 @@ async def enqueue_all(queue: JobQueue | None, jobs: Sequence[Job]) -> None:
     if many is not None:  # one round trip for the batch (see jobs/queue.py)
         try:
             await many(jobs)
-        except Exception:  # Redis down: the sweeps will find the rows again
-            log.warning(
-                "could not enqueue %d jobs; their sweeps will retry", len(jobs), exc_info=True
-            )
+        except Exception as exc:  # Redis down: the sweeps will find the rows again
+            # One line, no traceback: during an outage this is every relay's.
+            log.warning("could not enqueue %d jobs (%s); their sweeps will", len(jobs), exc)
         return
     for job in jobs:
         try:
             await queue.enqueue(job)
-        except Exception:  # Redis down: the sweep will find the rows again
-            log.warning("could not enqueue %s; its sweep will retry", job.function, exc_info=True)
+        except Exception as exc:  # Redis down: the sweep will find the rows again
+            log.warning("could not enqueue %s (%s); its sweep will", job.function, exc)
             return

@@ -127,8 +127,8 @@ async def deliver_webhook(
         await ctx["redis"].enqueue_job(
             job.function, *job.args, _job_id=job.job_id, _defer_by=dt.timedelta(seconds=retry_in)
         )
-    except Exception:  # Redis down: the row is due at its time, and the sweep will find it
-        log.warning("could not enqueue the webhook retry", exc_info=True)
+    except Exception as exc:  # Redis down: the row is due at its time; the sweep finds it
+        log.warning("could not enqueue the webhook retry (%s)", exc)
     return "retrying"
 
 

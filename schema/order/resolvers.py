@@ -13,7 +13,7 @@ from domain.access.principal import Role
 from domain.errors import DomainError, NotFound
 from domain.faults import retry_in_request
 from domain.order import cancel as cancelling
-from domain.order import placement
+from domain.order import placement, writing
 from domain.order import queries as orders
 from schema.availability.resolvers import PlannedShipmentView, SkuQuantity
 from schema.base import (
@@ -226,7 +226,7 @@ class OrderMutation:
                     prepared = await placement.prepare(
                         uow.session, principal, data, now, lock=attempt == PLACEMENT_ATTEMPTS - 1
                     )
-                    placed = await placement.write(uow.session, principal, prepared, now)
+                    placed = await writing.write(uow.session, principal, prepared, now)
                     order_id = placed.order.id
                     await complete_idempotency(
                         info, uow.session, "placeOrder", idempotency_key, {"orderId": order_id}

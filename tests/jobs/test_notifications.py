@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import email.policy
 import itertools
 import logging
-import socket
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from arq.connections import ArqRedis
 
 import jobs.notifications as jn
@@ -31,65 +27,12 @@ from jobs.worker import shutdown, startup
 from tests.api.test_returns import delivered_order, receive, request
 from tests.conftest import Clock
 from tests.fixtures import World, variables
+from tests.receivers import Inbox, SmtpServer, free_port
 from tests.support import Api
 
 SET = """mutation ($input: SetStockLevelsInput!, $idempotencyKey: String!) {
   setStockLevels(input: $input, idempotencyKey: $idempotencyKey) { userErrors { code } } }"""
 _counts = itertools.count()
-
-
-# --- a real SMTP server -------------------------------------------------------------
-
-
-class Inbox:
-    """aiosmtpd handler keeping what it accepts; refuses recipients in `refuse`."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], EmailMessage]] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for _, rcpts, m in self.messages if address in rcpts]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SmtpServer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.inbox = Inbox()
-        self.controller: Controller | None = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture
