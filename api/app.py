@@ -25,7 +25,7 @@ from api import documents
 from api.auth import Authenticator
 from api.eventhub import EventHub
 from api.graphql_view import GRAPHIQL_ASSETS, OmsGraphQL
-from api.health import readiness, server_error
+from api.health import OutageAnswers, readiness, server_error
 from api.logs import request_id_var
 from api.payments import DevelopmentRefunds
 from api.ratelimit import CostBudget
@@ -316,6 +316,7 @@ def create_app(
         # a database outage as a retryable 503 (schema/errors.py).
         exception_handlers={Exception: server_error},
     )
+    app.add_middleware(OutageAnswers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

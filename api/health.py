@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.eventhub import EventHub
 from api.logs import request_id_var
@@ -104,15 +105,52 @@ async def readiness(engine: AsyncEngine, redis: Redis, hub: EventHub) -> JSONRes
     return JSONResponse({"status": status, "dependencies": checks}, status_code=code)
 
 
+def unavailable(exc: BaseException) -> JSONResponse | None:
+    """The answer to a request that failed for want of the database (or a lock), or None
+    when `exc` is something else."""
+    transient = retryable(exc)
+    if transient is None:
+        return None
+    return JSONResponse(
+        {"errors": [{"message": transient.message, "extensions": transient.extensions()}]},
+        status_code=503,
+        headers={"Retry-After": str(transient.retry_after)},
+    )
+
+
+class OutageAnswers:
+    """A route that fails because the database is away answers a retryable 503 in
+    JSON, and the connection stays open (an exception that reaches uvicorn closes it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            answer = None if started else unavailable(exc)
+            if answer is None:
+                raise
+            log.warning("%s %s: %s", scope.get("method"), scope.get("path"), exc)
+            await answer(scope, receive, send)
+
+
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's handler of last resort: JSON, with a code and the request id."""
-    transient = retryable(exc)
-    if transient is not None:
-        return JSONResponse(
-            {"errors": [{"message": transient.message, "extensions": transient.extensions()}]},
-            status_code=503,
-            headers={"Retry-After": str(transient.retry_after)},
-        )
+    answer = unavailable(exc)
+    if answer is not None:
+        return answer
     return JSONResponse(
         {
             "errors": [

@@ -162,18 +162,17 @@ class Runner:
         with (its `run_id` changed); errors are the worker loop's to notice."""
         first: str | None = None
         while True:
-            await asyncio.sleep(IDENTITY_CHECK_SECONDS)
-            if worker.pool is None:
-                continue
-            try:
-                run_id = (await worker.pool.info("server")).get("run_id")
-            except Exception as exc:  # the worker's own loop notices a lost Redis
-                log.debug("could not ask Redis its run_id: %s", exc)
-                continue
-            if first is None:
-                first = run_id
-            elif run_id != first:
-                return
+            if worker.pool is not None:
+                try:
+                    run_id = (await worker.pool.info("server")).get("run_id")
+                except Exception as exc:  # the worker's own loop notices a lost Redis
+                    log.debug("could not ask Redis its run_id: %s", exc)
+                else:
+                    if first is None:
+                        first = run_id
+                    elif run_id != first:
+                        return
+            await asyncio.sleep(IDENTITY_CHECK_SECONDS if first else 0.1)
 
     def _retire_later(self, worker: OmsWorker) -> None:
         task = asyncio.ensure_future(self._retire(worker))

@@ -5,15 +5,19 @@ lost, clients get typed, retryable answers, and deliveries catch up promptly."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
+import signal
 import time
 from typing import Any
 
+import httpx
 import pytest
+from arq.connections import RedisSettings, create_pool
 
-from tests.conftest import EMBEDDED
+from tests.conftest import EMBEDDED, Clock
 from tests.e2e.load import Load, percentile, until
-from tests.fixtures import World
+from tests.fixtures import World, variables
 from tests.jobs.test_webhooks import fetch, subscribe
 from tests.receivers import Receiver, SmtpServer, free_port
 from tests.support import Api
@@ -93,6 +97,13 @@ async def test_the_worker_rides_out_redis_stopped_and_restarted_empty(
     redis.stop()
     try:
         outage_started = time.monotonic()
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 200  # degraded, not out of service
+        assert ready.json()["status"] == "degraded"
+        deps = ready.json()["dependencies"]
+        assert (deps["postgres"]["status"], deps["redis"]["status"]) == ("ok", "unavailable")
+        assert "nothing is lost" in deps["redis"]["impact"]
         # Orders keep being placed meanwhile; their deliveries wait in PostgreSQL.
         while time.monotonic() - outage_started < REDIS_OUTAGE_SECONDS:
             await asyncio.sleep(1)
@@ -178,3 +189,102 @@ async def test_a_postgresql_restart_under_load_answers_json_503s_and_deliveries_
     orders, _, _ = await undelivered(sessionmaker)
     assert orders == len(ids)
     assert worker.alive()
+
+
+async def test_while_postgresql_is_down_every_answer_is_a_json_503_with_retry_after(
+    api: Api, world: World, start_server: Any, clock: Clock
+) -> None:
+    pg = EMBEDDED["pg"]
+    if pg is None:
+        pytest.fail(
+            "this test stops the session's own PostgreSQL; run without OMS_TEST_DATABASE_URL"
+        )
+    await stock(api, world)
+    server = start_server()  # no authentication cache: every request looks its key up
+    query = {"query": "{ orders(first: 1) { totalCount } }"}
+    auth = {"Authorization": f"Bearer {world.channel}"}
+    # A customer's token is checked without the database: its query fails in a resolver.
+    clock.set(dt.datetime.now(dt.UTC))  # the server's clock is the real one
+    customer = {"Authorization": f"Bearer {await world.customer_token(api)}"}
+    order = {"query": '{ order(id: "T3JkZXI6MQ") { id } }'}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        assert (await client.post("/graphql", json=query, headers=auth)).status_code == 200
+    await asyncio.to_thread(pg.stop)
+    # A new client: stopping PostgreSQL takes longer than the server keeps an idle
+    # connection open.
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        try:
+            answers = [
+                await client.post("/graphql", json=query, headers=auth),  # key lookup fails
+                await client.post("/graphql", json=order, headers=customer),
+                await client.get("/shipments/1/packing-slip.pdf", headers=auth),
+            ]
+            ready = await client.get("/readyz")
+            health = await client.get("/healthz")
+        finally:
+            await asyncio.to_thread(pg.start)
+        for response in answers:
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"].split(";")[0].endswith("json"), response
+            assert int(response.headers["retry-after"]) >= 1
+            [error] = response.json()["errors"]
+            assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", error
+            assert error["extensions"]["retryable"] is True
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "unavailable"
+        assert ready.json()["dependencies"]["postgres"]["status"] == "unavailable"
+        assert health.status_code == 200
+
+        async def answers_again() -> bool:
+            return (await client.post("/graphql", json=query, headers=auth)).status_code == 200
+
+        await until(answers_again, 15, "answers once PostgreSQL is back")
+
+
+async def jobs_queued(redis_url: str, count: int) -> bool:
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        return int(await redis.zcard("arq:queue")) >= count
+    finally:
+        await redis.aclose()
+
+
+async def test_jobs_lost_with_a_redis_restarted_behind_the_workers_back_are_swept(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    receiver: Receiver,
+    smtp: SmtpServer,
+    start_worker: Any,
+    servers: dict[str, str],
+) -> None:
+    redis = EMBEDDED["redis"]
+    if redis is None:
+        pytest.fail("this test restarts the session's own Redis; run without OMS_TEST_REDIS_URL")
+    await stock(api, world)
+    await subscribe(api, world.admin, receiver.url(), ["ORDER_PLACED"])
+    worker = start_worker(**worker_env(smtp))
+    await asyncio.sleep(3)  # started, its first sweeps done
+    # The worker frozen, an order's jobs are queued (by this process's relay), then lost:
+    # Redis restarts, empty, before the worker looks again.
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        v = variables("PlaceOrder")
+        v["input"]["customer"]["email"] = "restart@example.com"
+        assert (await api.op("PlaceOrder", v, key=world.channel))["placeOrder"]["userErrors"] == []
+        await until(lambda: jobs_queued(servers["redis_url"], 2), 10, "the order's jobs queued")
+        await asyncio.to_thread(redis.restart)
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    took = await until(
+        lambda: all_delivered(sessionmaker, receiver, smtp),
+        CATCH_UP_SECONDS,
+        f"deliveries after the restart ({worker.log()[-3000:]})",
+    )
+    print(f"\nRedis restarted behind the worker's back: delivered {took:.1f} s after")
+    assert worker.alive()
+    assert "lost Redis" in worker.log() or "Redis restarted" in worker.log(), (
+        took,
+        worker.log_file,
+        worker.log(),
+    )
