@@ -1,0 +1,407 @@
+"""Deliveries keep up: partner webhooks and customer emails from orders placed and shipped.
+
+Data (through the domain services): one warehouse, 100 products in deep stock, one WEB
+channel; an admin webhook subscription to ORDER_PLACED and SHIPMENT_STATUS_CHANGED whose
+receiver (in this process, on loopback) answers every POST after 50 ms; an SMTP server
+(aiosmtpd, a thread of this process) that accepts every message after 50 ms. The API
+(`oms serve`) and the worker (`oms worker`) run in processes of their own, as in service.
+
+Load: orders placed over HTTP at a fixed rate (`--rate`, 20 a second by default: twice
+the rate of the fault-injection run of issue 13) for `--seconds`, each then picked,
+packed and shipped by the warehouse's partner (three more mutations, right away): four
+events per order, each a webhook, and two emails (confirmation, shipped), so six
+deliveries an order.
+
+Figures: deliveries acknowledged per second over the load; from the event's commit
+(its `occurred_at`, taken in its transaction) to the receiver's acknowledgement, p50,
+p95 and max, for webhooks and emails; the backlog when the load stops (deliveries owed
+for the events committed so far, not yet acknowledged) and how long it takes to drain.
+Targets: p95 < 2 s; the backlog drained within 10 s of the load stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.channel_publish import WorkerProcess, serve
+from bench.common import (
+    ApiServer,
+    CpuWatch,
+    Database,
+    Servers,
+    api_env,
+    base_parser,
+    free_port,
+    graphql_headers,
+    operation_document,
+    parse,
+    percentile,
+    run_tag,
+    servers,
+    verdict,
+)
+
+RATE = 20.0
+SECONDS = 30.0
+ANSWER_SECONDS = 0.05
+SKUS = 100
+P95_TARGET_SECONDS = 2.0
+DRAIN_TARGET_SECONDS = 10.0
+EMAIL_ID = re.compile(rb"Message-ID: <notification-(\d+)@oms>", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- receivers
+
+
+@dataclass
+class Receiver:
+    """The partner's endpoint: answers after `delay`, notes when each event was
+    acknowledged (the first time: deliveries are at least once)."""
+
+    delay: float = ANSWER_SECONDS
+    acked: dict[int, float] = field(default_factory=dict)
+    requests: int = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        headers = dict(scope["headers"])
+        await asyncio.sleep(self.delay)
+        self.requests += 1
+        self.acked.setdefault(int(headers[b"x-oms-event-id"]), time.time())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+class MailServer:
+    """aiosmtpd, accepting every message after `delay`; notes when each notification
+    (by its Message-ID) was accepted."""
+
+    def __init__(self, delay: float = ANSWER_SECONDS) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.delay = delay
+        self.acked: dict[int, float] = {}
+        self.messages = 0
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        found = EMAIL_ID.search(envelope.original_content or envelope.content)
+        with self._lock:
+            self.messages += 1
+            if found:
+                self.acked.setdefault(int(found.group(1)), time.time())
+        return "250 Message accepted for delivery"
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Load:
+    placed: int = 0
+    shipped: int = 0
+    errors: int = 0
+    error_sample: str | None = None
+    place_seconds: list[float] = field(default_factory=list)
+
+    def failed(self, what: str) -> None:
+        self.errors += 1
+        self.error_sample = self.error_sample or what[:500]
+
+
+async def one_order(
+    client: httpx.AsyncClient,
+    docs: dict[str, str],
+    keys: dict[str, str],
+    n: int,
+    tag: str,
+    skus: Sequence[str],
+    load: Load,
+) -> None:
+    async def post(name: str, variables: dict[str, Any], key: str) -> dict[str, Any] | None:
+        response = await client.post(
+            "/graphql",
+            content=orjson.dumps({"query": docs[name], "variables": variables}),
+            headers=graphql_headers(key),
+        )
+        body = response.json()
+        data = (body.get("data") or {}) if isinstance(body, dict) else {}
+        payload = next(iter(data.values()), None) if data else None
+        if response.status_code != 200 or not payload or payload.get("userErrors"):
+            load.failed(f"{name}: {response.status_code} {str(body)[:400]}")
+            return None
+        return dict(payload)
+
+    external_id = f"DL{tag}-{n:06d}"
+    started = time.monotonic()
+    placed = await post(
+        "PlaceOrder",
+        {
+            "input": {
+                "channel": keys["channel_code"],
+                "externalId": external_id,
+                "customer": {"email": f"{external_id.lower()}@example.com", "name": "Bench Client"},
+                "lines": [
+                    {"sku": sku, "quantity": 1, "unitPrice": {"amount": "19.90", "currency": "EUR"}}
+                    for sku in (skus[n % len(skus)], skus[(n * 7 + 3) % len(skus)])
+                ],
+                "shippingAddress": {
+                    "name": "Bench Client",
+                    "line1": "3 rue Saint-Maur",
+                    "city": "Paris",
+                    "postalCode": "75011",
+                    "countryCode": "FR",
+                },
+                "delivery": {"method": "SHIP", "serviceLevel": "STANDARD"},
+                "shippingPrice": {"amount": "4.90", "currency": "EUR"},
+            },
+            "idempotencyKey": external_id,
+        },
+        keys["channel"],
+    )
+    if placed is None:
+        return
+    load.place_seconds.append(time.monotonic() - started)
+    load.placed += 1
+    (shipment,) = placed["order"]["shipments"]
+    sid = shipment["id"]
+    partner = keys["partner"]
+    if await post("StartPicking", {"shipmentId": sid}, partner) is None:
+        return
+    if await post("PackShipment", {"shipmentId": sid}, partner) is None:
+        return
+    ship = {"shipmentId": sid, "carrier": "COLISSIMO", "service": "HOME_STANDARD",
+            "trackingNumber": f"6A{n:011d}", "parcels": [{"weightGrams": 840}]}  # fmt: skip
+    if await post("ShipShipment", {"input": ship}, partner) is not None:
+        load.shipped += 1
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Figures:
+    rate: float
+    seconds: float
+    load: Load
+    load_seconds: float = 0.0
+    delivered_during_load: int = 0
+    backlog_at_stop: tuple[int, int] = (0, 0)
+    drain_seconds: float | None = None
+    webhook_latencies: list[float] = field(default_factory=list)
+    email_latencies: list[float] = field(default_factory=list)
+    webhooks: int = 0
+    emails: int = 0
+    owed: tuple[int, int] = (0, 0)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+async def owed(
+    db: Database, channel_id: int
+) -> tuple[int, int, dict[int, float], dict[int, float]]:
+    """(webhooks owed, emails owed, commit time per event, per notification) so far."""
+    async with db.uow() as uow:
+        from domain.db import driver_connection
+
+        conn = await driver_connection(uow.session)
+        events = await conn.fetch(
+            "SELECT id, type, payload->>'status' AS status, extract(epoch FROM occurred_at) AS at"
+            " FROM order_events WHERE channel_id = $1",
+            channel_id,
+        )
+        notes = await conn.fetch(
+            "SELECT n.id, extract(epoch FROM e.occurred_at) AS at FROM notifications n"
+            " JOIN order_events e ON e.id = n.event_id WHERE e.channel_id = $1",
+            channel_id,
+        )
+    webhooks = sum(1 for e in events if e["type"] in ("ORDER_PLACED", "SHIPMENT_STATUS_CHANGED"))
+    emails = sum(
+        1 for e in events
+        if e["type"] == "ORDER_PLACED" or (e["type"] == "SHIPMENT_STATUS_CHANGED" and e["status"] == "SHIPPED")
+    )  # fmt: skip
+    return (
+        webhooks,
+        emails,
+        {e["id"]: float(e["at"]) for e in events},
+        {n["id"]: float(n["at"]) for n in notes},
+    )
+
+
+async def run(srv: Servers, rate: float, seconds: float, extra_env: dict[str, str]) -> Figures:
+    tag = run_tag()
+    location, channel = f"DL{tag}-WH", f"bench-dl-{tag.lower()}"
+    skus = [f"DL{tag}-{i:04d}" for i in range(SKUS)]
+    receiver = Receiver()
+    mail = MailServer()
+    mail.controller.start()
+    figures = Figures(rate, seconds, Load())
+    async with Database(srv.database_url) as db, serve(receiver) as receiver_port:  # type: ignore[arg-type]
+        await db.create_locations([location])
+        await db.create_products(skus)
+        await db.create_channel(channel, [location])
+        await db.set_stock(location, dict.fromkeys(skus, 10_000_000))
+        keys = {
+            "channel_code": channel,
+            "channel": await db.create_api_key(
+                f"bench storefront {tag}", "CHANNEL", channel=channel
+            ),
+            "partner": await db.create_api_key(f"bench wms {tag}", "PARTNER", locations=[location]),
+        }
+        admin = await db.create_api_key(f"bench ops {tag}", "ADMIN")
+        await db.execute("ANALYZE")
+        async with db.uow() as uow:
+            from domain.db import driver_connection
+
+            channel_id = await (await driver_connection(uow.session)).fetchval(
+                "SELECT id FROM channels WHERE code = $1", channel
+            )
+        worker = WorkerProcess(srv, {"OMS_SMTP_URL": f"smtp://127.0.0.1:{mail.port}", **extra_env})
+        with ApiServer(srv, extra_env) as api:
+            docs = {
+                "PlaceOrder": operation_document("storefront.graphql", "PlaceOrder"),
+                **{n: operation_document("partner.graphql", n) for n in ("StartPicking", "PackShipment", "ShipShipment")},
+            }  # fmt: skip
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{api.port}", timeout=60,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+            ) as client:  # fmt: skip
+                subscribed = await client.post(
+                    "/graphql",
+                    content=orjson.dumps({
+                        "query": operation_document("admin.graphql", "CreateWebhookSubscription"),
+                        "variables": {"input": {
+                            "url": f"http://127.0.0.1:{receiver_port}/hook",
+                            "topics": ["ORDER_PLACED", "SHIPMENT_STATUS_CHANGED"],
+                        }},
+                    }),
+                    headers=graphql_headers(admin),
+                )  # fmt: skip
+                assert not subscribed.json().get("errors"), subscribed.text
+                worker.start()
+                await asyncio.sleep(3)  # the worker's start and first sweeps
+                watch = CpuWatch(
+                    {
+                        "api": api.pid,
+                        "worker": worker.pid,
+                        "postgres": srv.pg_pid,
+                        "redis": srv.redis_pid,
+                    }
+                )
+                watch.start()
+                origin = time.monotonic()
+                tasks = []
+                for n in range(int(rate * seconds)):
+                    delay = origin + n / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    tasks.append(
+                        asyncio.create_task(
+                            one_order(client, docs, keys, n, tag, skus, figures.load)
+                        )
+                    )
+                await asyncio.gather(*tasks)
+            stopped = time.monotonic()
+            figures.load_seconds = stopped - origin
+            figures.delivered_during_load = len(receiver.acked) + len(mail.acked)
+            webhooks_owed, emails_owed, _, _ = await owed(db, channel_id)
+            figures.backlog_at_stop = (
+                webhooks_owed - len(receiver.acked),
+                emails_owed - len(mail.acked),
+            )
+            deadline = stopped + 300
+            while time.monotonic() < deadline:
+                webhooks_owed, emails_owed, _, _ = await owed(db, channel_id)
+                if len(receiver.acked) >= webhooks_owed and len(mail.acked) >= emails_owed:
+                    figures.drain_seconds = time.monotonic() - stopped
+                    break
+                await asyncio.sleep(0.1)
+            figures.cpu = watch.stop()
+            worker.stop()
+        webhooks_owed, emails_owed, events, notes = await owed(db, channel_id)
+    mail.controller.stop()
+    figures.owed = (webhooks_owed, emails_owed)
+    figures.webhooks, figures.emails = len(receiver.acked), len(mail.acked)
+    figures.webhook_latencies = [
+        max(0.0, t - events[e]) for e, t in receiver.acked.items() if e in events
+    ]
+    figures.email_latencies = [max(0.0, t - notes[n]) for n, t in mail.acked.items() if n in notes]
+    return figures
+
+
+def _cpu(cpu: dict[str, float]) -> str:
+    named = {k: v for k, v in cpu.items() if k != "machine"}
+    other = max(0.0, cpu.get("machine", 0.0) - sum(named.values()))
+    return "cores busy: " + ", ".join(
+        [*(f"{k} {v:.2f}" for k, v in named.items()), f"other {other:.2f}"]
+    )
+
+
+def _latency(values: Sequence[float]) -> str:
+    return (
+        f"p50 {percentile(values, 50):5.2f} s  p95 {percentile(values, 95):5.2f} s"
+        f"  max {max(values, default=0):5.2f} s"
+    )
+
+
+def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
+    parser = base_parser("bench delivery", __doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--rate", type=float, default=RATE, help="orders placed per second")
+    parser.add_argument("--seconds", type=float, default=SECONDS, help="how long orders are placed")
+    args = parse(parser, argv, strict=strict)
+    with servers() as srv:
+        f = asyncio.run(run(srv, args.rate, args.seconds, api_env(args.api_env)))
+    all_latencies = f.webhook_latencies + f.email_latencies
+    p95 = percentile(all_latencies, 95)
+    backlog = sum(f.backlog_at_stop)
+    print(
+        f"delivery: {args.rate:g} orders/s for {args.seconds:g} s, each placed, picked, packed and"
+        f" shipped (4 events: 4 webhooks, 2 emails); receiver and mail server answer in"
+        f" {ANSWER_SECONDS * 1000:.0f} ms; API and worker in processes of their own"
+    )
+    load = f.load
+    print(
+        f"  load: {load.placed:,} orders placed, {load.shipped:,} shipped in {f.load_seconds:.1f} s;"
+        f" placeOrder p95 {percentile(load.place_seconds, 95) * 1000:.0f} ms; errors {load.errors}"
+        + (f" (first: {load.error_sample})" if load.error_sample else "")
+    )
+    print(
+        f"  delivered: {f.webhooks:,} webhooks and {f.emails:,} emails of {f.owed[0]:,} and {f.owed[1]:,}"
+        f" owed; {f.delivered_during_load / max(f.load_seconds, 1e-9):.0f} deliveries/s during the load"
+        f" ({6 * args.rate:g}/s produced)"
+    )
+    print(f"  commit -> acknowledged, webhooks: {_latency(f.webhook_latencies)}")
+    print(f"  commit -> acknowledged, emails:   {_latency(f.email_latencies)}")
+    print(
+        f"  p95 of all deliveries: {p95:.2f} s   target < {P95_TARGET_SECONDS:g} s"
+        f"   {verdict(bool(all_latencies) and p95 < P95_TARGET_SECONDS)}"
+    )
+    drained = f.drain_seconds
+    print(
+        f"  backlog when the load stopped: {f.backlog_at_stop[0]} webhooks, {f.backlog_at_stop[1]} emails;"
+        f" drained in {'never (300 s)' if drained is None else f'{drained:.1f} s'}"
+        f"   target < {DRAIN_TARGET_SECONDS:g} s   {verdict(drained is not None and drained < DRAIN_TARGET_SECONDS)}"
+    )
+    print(f"  {_cpu(f.cpu)}")
+    missing = f.owed[0] - f.webhooks + f.owed[1] - f.emails
+    return 1 if load.errors or missing or backlog < 0 else 0
+
+
+if __name__ == "__main__":
+    from bench.common import install_signal_handlers
+
+    install_signal_handlers()
+    raise SystemExit(main(sys.argv[1:]))
