@@ -165,10 +165,14 @@ def create_engine(
     max_overflow: int = 10,
     autocommit: bool = False,
     waits: Waits | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncEngine:
     """`autocommit` engines serve reads: their connections never open a transaction.
-    `waits` bound every wait on its connections (the defaults of `Waits` if None)."""
+    `waits` bound every wait on its connections (the defaults of `Waits` if None);
+    `settings`, more PostgreSQL settings for each session."""
     waits = waits or Waits()
+    connect_args = waits.connect_args()
+    connect_args["server_settings"] = {**connect_args["server_settings"], **(settings or {})}
     engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
@@ -176,7 +180,7 @@ def create_engine(
         pool_pre_ping=False,  # see _ping_if_idle: survive a PostgreSQL restart
         pool_recycle=1800,
         pool_timeout=waits.pool_timeout_s,
-        connect_args=waits.connect_args(),
+        connect_args=connect_args,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     _ping_if_idle(engine)

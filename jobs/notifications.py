@@ -49,7 +49,7 @@ from domain.notifications.delivery import SEND_JOB, send_job
 from domain.notifications.service import Links, RenderedNotification, render
 from domain.outbound import destination
 from jobs.queue import ArqQueue
-from jobs.resilience import destinations, persist, retry_transient
+from jobs.resilience import destinations, persist, retry_transient, statements
 
 log = logging.getLogger("oms.jobs.notifications")
 
@@ -177,9 +177,7 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
     wait = limits.step_aside(server)
     if wait is not None:
         raise Retry(defer=wait)
-    sessionmaker = ctx["sessionmaker"]
-    async with UnitOfWork(sessionmaker) as uow:
-        conn = await driver_connection(uow.session)
+    async with statements(ctx) as conn:
         attempt = await delivery.claim(conn, notification_id, lease_seconds=lease_seconds(config))
         if attempt is None:
             status = await delivery.state(conn, notification_id)
@@ -202,8 +200,7 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
     # What the server answered is known only here: recorded whatever the database is
     # doing meanwhile (a job run again would find the row leased).
     async def record() -> bool:
-        async with UnitOfWork(sessionmaker) as uow:
-            conn = await driver_connection(uow.session)
+        async with statements(ctx) as conn:
             if error is None:
                 return await delivery.record_sent(conn, notification_id, attempt)
             return await delivery.record_failure(

@@ -7,9 +7,10 @@
   (`persist`): running the job again would find its delivery leased.
 - Per-destination concurrency (`Destinations`): one receiver gets at most `limit`
   requests at once from a worker process, and a receiver that is slow does not take the
-  worker's job slots from the others: once `limit` are in flight and as many wait, a
-  job for it steps aside (arq's Retry, after about as long as the queue ahead of it
-  should take) instead of waiting in a slot.
+  worker's job slots from the others: when the queue ahead of a job would keep it more
+  than a second (by how long that receiver's requests take lately), it steps aside
+  (arq's Retry, after about as long as that queue should take) instead of waiting in a
+  slot.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from arq import Retry
 
+from domain.db import UnitOfWork, driver_connection
 from domain.faults import backoff_seconds, is_transient
 
 log = logging.getLogger("oms.jobs")
@@ -99,11 +101,16 @@ class _Gate:
 
 
 class Destinations:
-    """Concurrency per destination in one worker process."""
+    """Concurrency per destination in one worker process: at most `limit` requests at
+    once to one receiver. A job for a receiver whose queue (in flight and waiting) would
+    keep it longer than `max_wait` seconds, or that has `max_queue` jobs already, steps
+    aside rather than hold a worker slot: a fast receiver's bursts wait their turn in
+    place, a slow one's jobs come back later."""
 
-    def __init__(self, limit: int, waiting: int | None = None) -> None:
+    def __init__(self, limit: int, *, max_wait: float = 1.0, max_queue: int = 50) -> None:
         self.limit = max(1, limit)
-        self.waiting = self.limit if waiting is None else waiting
+        self.max_wait = max_wait
+        self.max_queue = max(self.limit, max_queue)
         self._gates: dict[str, _Gate] = {}
 
     @classmethod
@@ -113,12 +120,14 @@ class Destinations:
         return cls(int(value) if value else DEFAULT_CONCURRENCY_PER_DESTINATION)
 
     def step_aside(self, destination: str) -> float | None:
-        """Seconds a new job for `destination` should wait before trying (it is
-        crowded: `limit` in flight and as many waiting), or None: go ahead."""
+        """Seconds a new job for `destination` should wait before trying (its queue is
+        long), or None: go ahead."""
         gate = self._gates.get(destination)
-        if gate is None or gate.active < self.limit + self.waiting:
+        if gate is None or gate.active < self.limit:
             return None
         ahead = gate.active / self.limit * gate.seconds
+        if ahead <= self.max_wait and gate.active < self.max_queue:
+            return None
         return min(60.0, max(0.5, ahead)) * random.uniform(1.0, 1.5)
 
     def in_use(self, destination: str) -> int:
@@ -142,6 +151,21 @@ class Destinations:
             gate.active -= 1
             if gate.active == 0 and len(self._gates) > 1000:
                 del self._gates[destination]  # forget idle receivers, past a thousand
+
+
+@contextlib.asynccontextmanager
+async def statements(ctx: dict[str, Any]) -> AsyncIterator[Any]:
+    """An asyncpg connection outside any transaction, for statements that are atomic on
+    their own (a claim, a record of an outcome): one round trip each instead of three
+    (BEGIN, the statement, COMMIT). The worker's autocommit sessions (ctx["autocommit"]),
+    or a unit of work where there are none."""
+    autocommit = ctx.get("autocommit")
+    if autocommit is None:
+        async with UnitOfWork(ctx["sessionmaker"]) as uow:
+            yield await driver_connection(uow.session)
+        return
+    async with autocommit() as session:
+        yield await driver_connection(session)
 
 
 def destinations(ctx: dict[str, Any]) -> Destinations:

@@ -22,7 +22,7 @@ from domain.outbound import destination as outbound_destination
 from domain.webhooks import service as webhooks
 from jobs import outbound
 from jobs.queue import ArqQueue
-from jobs.resilience import destinations, persist, retry_transient
+from jobs.resilience import destinations, persist, retry_transient, statements
 
 log = logging.getLogger("oms.webhooks")
 
@@ -62,11 +62,8 @@ async def deliver_webhook(
         wait = limits.step_aside(destination)
         if wait is not None:
             raise Retry(defer=wait)
-    sessionmaker = ctx["sessionmaker"]
-    async with UnitOfWork(sessionmaker) as uow:
-        attempt = await webhooks.claim_delivery(
-            await driver_connection(uow.session), delivery_id, lease_seconds=LEASE_SECONDS
-        )
+    async with statements(ctx) as conn:
+        attempt = await webhooks.claim_delivery(conn, delivery_id, lease_seconds=LEASE_SECONDS)
     if attempt is None:
         return "skipped"
 
@@ -100,8 +97,7 @@ async def deliver_webhook(
     # What the receiver answered is known only here: recorded whatever the database is
     # doing meanwhile (a job run again would find the delivery leased, for 90 s).
     async def record() -> bool:
-        async with UnitOfWork(sessionmaker) as uow:
-            conn = await driver_connection(uow.session)
+        async with statements(ctx) as conn:
             if error is None:
                 assert code is not None
                 await webhooks.record_delivered(conn, attempt, code)

@@ -14,7 +14,13 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
-from domain.db import UnitOfWork, Waits, create_engine, create_sessionmaker
+from domain.db import (
+    UnitOfWork,
+    Waits,
+    create_engine,
+    create_read_sessionmaker,
+    create_sessionmaker,
+)
 from domain.idempotency import purge_expired
 from jobs.notifications import CRON_JOBS as NOTIFICATION_CRON_JOBS
 from jobs.notifications import FUNCTIONS as NOTIFICATION_FUNCTIONS
@@ -39,6 +45,21 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["waits"] = waits
     ctx["engine"] = engine
     ctx["sessionmaker"] = create_sessionmaker(engine)
+    # Claims and outcomes of deliveries: statements atomic on their own, so no BEGIN and
+    # COMMIT around them, and their commits do not wait for the disk (synchronous_commit
+    # off): a crash of PostgreSQL may lose the last fraction of a second of them, which
+    # sends those deliveries again (they are at least once, receivers dedupe on the
+    # event id), never loses one. Two fsyncs a delivery were most of its latency on a
+    # busy disk (bench/delivery.py).
+    bookkeeping = create_engine(
+        os.environ["DATABASE_URL"],
+        pool_size=10,
+        waits=waits,
+        autocommit=True,
+        settings={"synchronous_commit": "off"},
+    )
+    ctx["bookkeeping_engine"] = bookkeeping
+    ctx["autocommit"] = create_read_sessionmaker(bookkeeping)
     # Where jobs may send data (OMS_OUTBOUND_PUBLIC_ONLY, OMS_OUTBOUND_ALLOW, OMS_FEED_ROOT):
     # read once, so a bad allow-list stops the worker at startup.
     ctx["outbound"] = guard_from_env()
@@ -51,6 +72,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["webhook_http"].aclose()
+    await ctx["bookkeeping_engine"].dispose()
     await ctx["engine"].dispose()
 
 
