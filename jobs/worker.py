@@ -22,6 +22,7 @@ from domain.db import (
     create_sessionmaker,
 )
 from domain.idempotency import purge_expired
+from jobs.alerts import FUNCTIONS as ALERT_FUNCTIONS
 from jobs.notifications import CRON_JOBS as NOTIFICATION_CRON_JOBS
 from jobs.notifications import FUNCTIONS as NOTIFICATION_FUNCTIONS
 from jobs.outbound import guard_from_env
@@ -104,7 +105,7 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 
-def max_jobs() -> int:
+def max_jobs_from_env() -> int:
     """OMS_WORKER_MAX_JOBS: jobs one worker process runs at once. Deliveries spend most
     of their time waiting on receivers, so many at once cost little."""
     return max(1, int(os.environ.get("OMS_WORKER_MAX_JOBS", "") or DEFAULT_MAX_JOBS))
@@ -117,6 +118,7 @@ class WorkerSettings:
         *NOTIFICATION_FUNCTIONS,
         *WEBHOOK_FUNCTIONS,
         *PUBLISHING_FUNCTIONS,
+        *ALERT_FUNCTIONS,
     ]
     cron_jobs = [
         cron(purge_expired_idempotency_keys, minute={7}, run_at_startup=False),
@@ -132,7 +134,7 @@ class WorkerSettings:
     redis_settings = redis_settings()
     # The worker's heartbeat in Redis (the API's /readyz reads it).
     health_check_interval = 10
-    max_jobs = max_jobs()
+    max_jobs = max_jobs_from_env()
     # How often the queue is looked at: the delay between a job's enqueueing and its
     # start (arq's default, 0.5 s, was a fifth of a webhook's latency).
     poll_delay = 0.1
