@@ -61,6 +61,7 @@ from bench.common import (
     terminate,
     verdict,
 )
+from bench.place_order import _read_response
 
 RATE = 20.0
 SECONDS = 30.0
@@ -199,8 +200,43 @@ class Load:
         self.error_sample = self.error_sample or what[:500]
 
 
+class RawClient:
+    """Keep-alive HTTP/1.1 connections to the API, one request at a time each: a
+    fraction of httpx's CPU per request, which at 80 requests a second was a core of
+    this process, and made the load late (bench/place_order.py does the same)."""
+
+    def __init__(self, port: int, size: int = 64) -> None:
+        self.port = port
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def post(self, body: bytes, key: str) -> tuple[int, bytes]:
+        async with self._slots:
+            if self._idle:
+                reader, writer = self._idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            head = (
+                f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                "Content-Type: application/json\r\nAccept: application/graphql-response+json\r\n"
+                f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            try:
+                writer.write(head.encode("latin-1") + body)
+                status, payload = await _read_response(reader)
+            except BaseException:
+                writer.close()
+                raise
+            self._idle.append((reader, writer))
+            return int(status), payload
+
+    def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+
+
 async def one_order(
-    client: httpx.AsyncClient,
+    client: RawClient,
     docs: dict[str, str],
     keys: dict[str, str],
     n: int,
@@ -209,16 +245,14 @@ async def one_order(
     load: Load,
 ) -> None:
     async def post(name: str, variables: dict[str, Any], key: str) -> dict[str, Any] | None:
-        response = await client.post(
-            "/graphql",
-            content=orjson.dumps({"query": docs[name], "variables": variables}),
-            headers=graphql_headers(key),
+        status, raw = await client.post(
+            orjson.dumps({"query": docs[name], "variables": variables}), key
         )
-        body = response.json()
+        body = orjson.loads(raw)
         data = (body.get("data") or {}) if isinstance(body, dict) else {}
         payload = next(iter(data.values()), None) if data else None
-        if response.status_code != 200 or not payload or payload.get("userErrors"):
-            load.failed(f"{name}: {response.status_code} {str(body)[:400]}")
+        if status != 200 or not payload or payload.get("userErrors"):
+            load.failed(f"{name}: {status} {str(body)[:400]}")
             return None
         return dict(payload)
 
@@ -409,16 +443,16 @@ async def _run(
                 profiler = start_profiler(worker.pid, profile) if profile and worker.pid else None
                 origin = time.monotonic()
                 tasks = []
+                raw = RawClient(api.port)
                 for n in range(int(rate * seconds)):
                     delay = origin + n / rate - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     tasks.append(
-                        asyncio.create_task(
-                            one_order(client, docs, keys, n, tag, skus, figures.load)
-                        )
+                        asyncio.create_task(one_order(raw, docs, keys, n, tag, skus, figures.load))
                     )
                 await asyncio.gather(*tasks)
+                raw.close()
                 stop_profiler(profiler)
             stopped = time.monotonic()
             figures.load_seconds = stopped - origin
