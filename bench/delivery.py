@@ -69,6 +69,7 @@ ANSWER_SECONDS = 0.05
 SKUS = 100
 P95_TARGET_SECONDS = 2.0
 DRAIN_TARGET_SECONDS = 10.0
+KEEP_ALIVE_SECONDS = 3.0  # uvicorn closes a keep-alive connection idle for 5 s
 EMAIL_ID = re.compile(rb"Message-ID: <notification-(\d+)@oms>", re.IGNORECASE)
 
 
@@ -207,15 +208,20 @@ class RawClient:
 
     def __init__(self, port: int, size: int = 64) -> None:
         self.port = port
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._slots = asyncio.Semaphore(size)
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if time.monotonic() - since < KEEP_ALIVE_SECONDS:
+                return reader, writer
+            writer.close()  # uvicorn may have closed it by now
+        return await asyncio.open_connection("127.0.0.1", self.port)
 
     async def post(self, body: bytes, key: str) -> tuple[int, bytes]:
         async with self._slots:
-            if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = await self._connection()
             head = (
                 f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
                 "Content-Type: application/json\r\nAccept: application/graphql-response+json\r\n"
@@ -227,11 +233,11 @@ class RawClient:
             except BaseException:
                 writer.close()
                 raise
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
             return int(status), payload
 
     def close(self) -> None:
-        for _, writer in self._idle:
+        for _, writer, _ in self._idle:
             writer.close()
 
 
