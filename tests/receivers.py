@@ -23,7 +23,6 @@ import uvicorn
 from aiosmtpd.controller import Controller
 
 
-@dataclass
 def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """What a partner does with a request: check the HMAC and that it is fresh."""
     parts = dict(p.split("=", 1) for p in headers["x-oms-signature"].split(","))
@@ -37,6 +36,7 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     )
 
 
+@dataclass
 class Received:
     path: str
     headers: dict[str, str]
