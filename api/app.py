@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool, Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from api import documents
 from api.auth import Authenticator
 from api.eventhub import EventHub
 from api.graphql_view import GRAPHIQL_ASSETS, OmsGraphQL
+from api.health import OutageAnswers, readiness, server_error
 from api.logs import request_id_var
 from api.payments import DevelopmentRefunds
 from api.ratelimit import CostBudget
@@ -213,9 +213,16 @@ def create_app(
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (`oms dev` sets them for you)")
     # Pools sized to the concurrency a process serves, with little overflow: overflow
     # connections are closed on return and reopened, a fork and ~5 ms each (measured).
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=5)
+    waits = settings.db_waits
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=5, waits=waits
+    )
     read_engine = create_engine(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=5, autocommit=True
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=5,
+        autocommit=True,
+        waits=waits,
     )
     sessionmaker = create_sessionmaker(engine)
     # Lazy: nothing connects until first use, so the API starts (and places orders)
@@ -230,6 +237,7 @@ def create_app(
     hub = EventHub(
         asyncpg_dsn(sqlalchemy_url(settings.database_url)),
         relay=lambda: relay_once(sessionmaker, queue),
+        connect_args=waits.connect_args(),
     )
     budget = CostBudget(
         redis,
@@ -270,23 +278,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            checks["postgres"] = "ok"
-        except Exception as exc:  # readiness reports any failure, whatever its kind
-            checks["postgres"] = f"unavailable: {type(exc).__name__}"
-        try:
-            await redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"unavailable: {type(exc).__name__}"
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", **checks},
-            status_code=200 if ready else 503,
-        )
+        return await readiness(engine, redis, hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -320,7 +312,11 @@ def create_app(
             *documents.ROUTES,
         ],
         lifespan=lifespan,
+        # Whatever escapes a route is answered in JSON, never uvicorn's text/plain 500:
+        # a database outage as a retryable 503 (schema/errors.py).
+        exception_handlers={Exception: server_error},
     )
+    app.add_middleware(OutageAnswers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -129,11 +129,17 @@ async def resync(
 ) -> int:
     """Resync one channel with a progress bar; 0 when done, 1 if its receiver fails
     (the worker retries), 2 if there is no such channel."""
-    from domain.db import UnitOfWork, create_engine, create_sessionmaker, driver_connection
+    from domain.db import (
+        BATCH_WAITS,
+        UnitOfWork,
+        create_engine,
+        create_sessionmaker,
+        driver_connection,
+    )
     from domain.publishing import service as publishing
     from jobs.publishing import run_channel
 
-    engine = create_engine(database_url, pool_size=3)
+    engine = create_engine(database_url, pool_size=3, waits=BATCH_WAITS)
     sessionmaker = create_sessionmaker(engine)
     bar = ProgressBar(out)
     try:

@@ -71,9 +71,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
-    from arq.worker import run_worker
-
     from api.logs import configure_logging
+    from jobs.runner import run
 
     _require_db(settings)
     configure_logging(settings.log_level, settings.log_json)
@@ -82,7 +81,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     os.environ.setdefault("OMS_SECRET_KEY", settings.signing_key())
     from jobs.worker import WorkerSettings
 
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run(WorkerSettings)
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
@@ -123,11 +122,11 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_inventory_check(args: argparse.Namespace, settings: Settings) -> None:
     """Compare every stock level with the sums of its ledger movements; exit 1 on any gap."""
-    from domain.db import create_engine, create_read_sessionmaker
+    from domain.db import BATCH_WAITS, create_engine, create_read_sessionmaker
     from domain.inventory.service import ledger_discrepancies
 
     async def run() -> list[object]:
-        engine = create_engine(_require_db(settings), pool_size=1)
+        engine = create_engine(_require_db(settings), pool_size=1, waits=BATCH_WAITS)
         try:
             async with create_read_sessionmaker(engine)() as session:
                 return list(await ledger_discrepancies(session))

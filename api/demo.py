@@ -29,7 +29,7 @@ from domain.catalog.service import (
 )
 from domain.channel.models import Channel
 from domain.channel.service import AllocationData, ChannelData, upsert_channel
-from domain.db import UnitOfWork, create_engine, create_sessionmaker
+from domain.db import BATCH_WAITS, UnitOfWork, create_engine, create_sessionmaker
 from domain.outbound import OutboundGuard
 
 # The channel whose presence means "the demo data is already there".
@@ -451,7 +451,9 @@ async def _seed_stock(session: AsyncSession, location_codes: list[str], skus: li
 
 async def seed(database_url: str, *, force: bool = False) -> DemoSummary:
     """Load the demo data set unless it is already there (or `force`, to upsert it again)."""
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    # Seeding waits for a concurrent seed (its advisory lock) and writes thousands of
+    # rows a statement: the command line's generous bounds.
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, waits=BATCH_WAITS)
     try:
         async with UnitOfWork(create_sessionmaker(engine)) as uow:
             await uow.session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_ID)))

@@ -2,8 +2,9 @@
 
 Starts a private PostgreSQL and Redis under OMS_DATA_DIR unless DATABASE_URL and
 REDIS_URL point elsewhere, migrates, loads demo data on first start, then runs the API
-and the worker as child processes until Ctrl-C (or SIGTERM), and stops everything it
-started. Data lives in OMS_DATA_DIR and survives restarts.
+and the worker as child processes until Ctrl-C (or SIGTERM), restarting either if it
+dies (api/supervise.py), and stops everything it started. Data lives in OMS_DATA_DIR
+and survives restarts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.request
 from types import FrameType
 
 from api.settings import Settings, forget_dev_servers, write_dev_servers
+from api.supervise import Child
 from domain.access.keys import chosen_secret_problem
 
 PG_PORT_DEFAULT = 55432
@@ -129,11 +131,19 @@ def run_dev(settings: Settings) -> int:
 
         port = settings.port
         python = sys.executable
-        # Children get Ctrl-C from the terminal too; we wait for them either way.
-        api = subprocess.Popen([python, "-m", "api", "serve"], env=env)  # noqa: S603
-        worker = subprocess.Popen([python, "-m", "api", "worker"], env=env)  # noqa: S603
-        procs = [api, worker]
-        stack.callback(_stop, procs)
+
+        def child(name: str, command: str) -> Child[subprocess.Popen[bytes]]:
+            # Children get Ctrl-C from the terminal too; we wait for them either way.
+            return Child(
+                name,
+                lambda: subprocess.Popen([python, "-m", "api", command], env=env),  # noqa: S603
+                lambda proc: proc.poll(),
+            )
+
+        children = [child("the API", "serve"), child("the worker", "worker")]
+        api = children[0].launch(time.monotonic())
+        children[1].launch(time.monotonic())
+        stack.callback(lambda: _stop([c.handle for c in children if c.handle is not None]))
 
         base = f"http://{settings.host}:{port}"
         if not _wait_healthy(f"{base}/healthz", api):
@@ -163,10 +173,13 @@ def run_dev(settings: Settings) -> int:
             ),
             flush=True,
         )
-        while not stopping and all(p.poll() is None for p in procs):
+        # Until Ctrl-C: a child that dies is started again (api/supervise.py); the
+        # other keeps running meanwhile.
+        while not stopping:
             time.sleep(0.2)
-        failed = [p for p in procs if p.poll() not in (None, 0)]
-    return 1 if failed and not stopping else 0
+            for c in children:
+                c.tend(time.monotonic())
+    return 0
 
 
 async def _ensure_admin_key(database_url: str, secret: str) -> None:

@@ -22,6 +22,7 @@ import asyncpg
 
 from domain.events.catalog import concerns
 from domain.events.stream import STREAM_CHANNEL, StreamEvent, read_stream, stream_head
+from domain.faults import is_transient
 from domain.order.events import EVENTS_CHANNEL
 
 log = logging.getLogger("oms.eventhub")
@@ -61,10 +62,23 @@ class Feed:
             self.overflowed = True
 
 
+# The relay found another process stamping (domain/events/stream.py): look again soon,
+# for what committed after that process's pass began; less and less often while that
+# lasts (a stuck stamper is ended by the server within seconds).
+RELAY_BUSY_RETRY_SECONDS = (0.05, 1.0)
+
+
 class EventHub:
-    def __init__(self, dsn: str, relay: Callable[[], Awaitable[object]] | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        relay: Callable[[], Awaitable[object]] | None = None,
+        connect_args: dict[str, Any] | None = None,
+    ) -> None:
         self._dsn = dsn
         self._relay = relay
+        # asyncpg.connect's arguments (timeouts, server settings: see domain.db.Waits).
+        self._connect_args = dict(connect_args or {})
         # Feeds indexed by what they follow, so fan-out costs what it delivers.
         self._by_order: dict[int, set[Feed]] = {}
         self._by_channel: dict[int, set[Feed]] = {}
@@ -80,12 +94,17 @@ class EventHub:
     def head(self) -> int:
         return self._head
 
+    @property
+    def listening(self) -> bool:
+        """Whether the LISTEN connection is up (as far as this process knows)."""
+        return self._listener is not None and not self._listener.is_closed()
+
     async def start(self) -> None:
         # Reads go through a small pool of their own, which replaces broken connections.
         # They only SELECT, so there is nothing to reset between uses (the default
         # reset is one more statement per read).
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=1, max_size=2, reset=_nothing_to_reset
+            self._dsn, min_size=1, max_size=2, reset=_nothing_to_reset, **self._connect_args
         )
         await self._connect()
         async with self._pool.acquire() as conn:
@@ -134,7 +153,7 @@ class EventHub:
     # ---- connections ----
 
     async def _connect(self) -> None:
-        self._listener = await asyncpg.connect(self._dsn)
+        self._listener = await asyncpg.connect(self._dsn, **self._connect_args)
         await self._listener.add_listener(EVENTS_CHANNEL, self._on_event)
         await self._listener.add_listener(STREAM_CHANNEL, self._on_stream)
 
@@ -175,6 +194,7 @@ class EventHub:
     # ---- loops ----
 
     async def _relay_loop(self) -> None:
+        busy_delay = RELAY_BUSY_RETRY_SECONDS[0]
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that lands as the event fires, and stop() would wait for this loop forever.
@@ -185,9 +205,17 @@ class EventHub:
             if self._relay is None:
                 continue
             try:
-                await self._relay()
-            except Exception:
-                log.warning("relay failed; will retry", exc_info=True)
+                done = await self._relay()
+            except Exception as exc:
+                # A database away is expected to pass: one line; anything else in full.
+                log.warning("relay failed; will retry: %s", exc, exc_info=not is_transient(exc))
+                continue
+            if done is None:  # another process is stamping: look again shortly
+                await asyncio.sleep(busy_delay)
+                busy_delay = min(busy_delay * 2, RELAY_BUSY_RETRY_SECONDS[1])
+                self._wake_relay.set()
+            else:
+                busy_delay = RELAY_BUSY_RETRY_SECONDS[0]
 
     async def _fanout_loop(self) -> None:
         while True:
@@ -199,8 +227,10 @@ class EventHub:
             self._wake_fanout.clear()
             try:
                 await self._fan_out()
-            except Exception:
-                log.warning("event fan-out failed; will retry", exc_info=True)
+            except Exception as exc:
+                log.warning(
+                    "event fan-out failed; will retry: %s", exc, exc_info=not is_transient(exc)
+                )
 
     async def _fan_out(self) -> None:
         assert self._pool is not None

@@ -44,16 +44,20 @@ from api.websocket import (
     TextWebSocketAdapter,
     TooManySockets,
     TransportWSHandler,
+    Unavailable,
     credential_of,
 )
 from domain.access.principal import ANONYMOUS
 from schema.context import Context, Services
+from schema.errors import RETRYABLE_CODES, retryable
 from schema.input_guard import bad_operation_name
 
 # Status and media type chosen while processing the result, applied to the response.
 _status: contextvars.ContextVar[tuple[int, str, dict[str, str]] | None] = contextvars.ContextVar(
     "status", default=None
 )
+
+log = logging.getLogger("oms.http")
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 GRAPHIQL_ASSETS = Path(__file__).parent / "static" / "graphiql"
@@ -66,6 +70,11 @@ def _status_for(result: ExecutionResult, modern: bool) -> int:
     if not result.errors:
         return 200
     codes = {(e.extensions or {}).get("code") for e in result.errors}
+    # The database is away or a lock was not granted (schema/errors.py): 503 with
+    # Retry-After, whatever else the answer holds, as 429 is for the rate limit, so
+    # that clients and proxies that look only at the status retry too.
+    if codes & RETRYABLE_CODES:
+        return 503
     for code, status in _STATUS_BY_CODE.items():
         if code in codes and (result.data is None or code == "RATE_LIMITED"):
             return status
@@ -178,6 +187,24 @@ class OmsGraphQL(GraphQL):
             )
             await response(scope, receive, send)
             return
+        except Exception as exc:
+            # An API key is looked up in the database: while it is away, the answer is
+            # a retryable 503 in JSON, like any other refusal (uvicorn's would be a
+            # text/plain 500).
+            transient = retryable(exc)
+            if transient is None:
+                raise
+            log.warning("%s while authenticating: %s", transient.code, exc)
+            response = request_error(
+                transient.message,
+                transient.code,
+                503,
+                accept,
+                headers={"Retry-After": str(transient.retry_after)},
+                extensions={"retryable": True, "retryAfter": transient.retry_after},
+            )
+            await response(scope, receive, send)
+            return
         scope.setdefault("state", {})["auth"] = authenticated
         answer: Response
         try:
@@ -270,6 +297,10 @@ class OmsGraphQL(GraphQL):
             authenticated = await self.authenticator.authenticate(authorization)
         except InvalidCredential as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from exc
+        except Exception as exc:
+            if retryable(exc) is None:
+                raise
+            raise Unavailable() from exc
         request = context.request
         if isinstance(request, WebSocket):
             credential = credential_of(

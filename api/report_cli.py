@@ -105,7 +105,7 @@ def print_csv(tables: Sequence[Table], out: TextIO) -> None:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
-    from domain.db import create_engine, create_read_sessionmaker
+    from domain.db import BATCH_WAITS, create_engine, create_read_sessionmaker
     from domain.errors import DomainError
     from domain.reporting import queries as reports
 
@@ -114,7 +114,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
     database_url = settings.database_url
 
     async def run() -> Any:
-        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        engine = create_engine(database_url, pool_size=1, max_overflow=0, waits=BATCH_WAITS)
         try:
             async with create_read_sessionmaker(engine)() as session:
                 if args.report == "orders":

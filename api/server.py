@@ -5,7 +5,8 @@ so that the kernel spreads new connections evenly between them. (uvicorn's own
 `--workers` shares one socket: with keep-alive clients, whichever process wakes first
 takes most connections of a burst and keeps them; bench/availability.py saw two
 processes use 0.95 cores between them.) The parent only supervises: it restarts a
-process that dies and stops them all on SIGINT or SIGTERM.
+process that dies (with a growing delay, api/supervise.py) and stops them all on SIGINT
+or SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import socket
 import time
 from typing import Any
 
+from api.supervise import Child
+
 log = logging.getLogger("oms.server")
 
 APP = "api.app:create_app"
-RESTART_AFTER_SECONDS = 5.0
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -91,23 +93,21 @@ def _supervise(host: str, port: int, workers: int, log_level: str, log_json: boo
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    processes = [start() for _ in range(workers)]
-    started = [time.monotonic()] * workers
+    # One that dies is started again, after a delay that grows while it keeps dying
+    # (database unreachable at startup...): api/supervise.py.
+    children = [
+        Child(f"API process {i + 1}", start, lambda p: None if p.is_alive() else p.exitcode)
+        for i in range(workers)
+    ]
+    for child in children:
+        child.launch(time.monotonic())
     log.info("serving on %s:%d with %d processes", host, port, workers)
     while not stopping:
         time.sleep(0.5)
-        for i, process in enumerate(processes):
-            if process.is_alive() or stopping:
-                continue
-            # One that dies as it starts (database unreachable...) is not restarted in
-            # a tight loop: a few seconds between attempts.
-            if time.monotonic() - started[i] < RESTART_AFTER_SECONDS:
-                continue
-            log.warning(
-                "API process %s exited (code %s); starting another", process.pid, process.exitcode
-            )
-            processes[i] = start()
-            started[i] = time.monotonic()
+        for child in children:
+            if not stopping:
+                child.tend(time.monotonic())
+    processes = [c.handle for c in children if c.handle is not None]
     for process in processes:
         if process.is_alive() and process.pid is not None:
             # uvicorn shuts down gracefully on SIGTERM (open requests finish).

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.db import Waits
 from domain.outbound import OutboundRules
 
 
@@ -66,6 +67,11 @@ class Settings:
     # and open sockets per credential in one process (beyond it, 4429).
     ws_init_timeout_seconds: float
     max_sockets_per_credential: int
+    # Bounded waits on every database connection: OMS_DB_LOCK_TIMEOUT_MS,
+    # OMS_DB_STATEMENT_TIMEOUT_MS, OMS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    # OMS_DB_CONNECT_TIMEOUT_SECONDS, OMS_DB_POOL_TIMEOUT_SECONDS (read the same way by
+    # the worker).
+    db_waits: Waits = field(default_factory=Waits)
 
     @property
     def production(self) -> bool:
@@ -99,6 +105,7 @@ class Settings:
             outbound=OutboundRules.from_env(e),
             ws_init_timeout_seconds=float(e.get("OMS_WS_INIT_TIMEOUT_SECONDS", "10")),
             max_sockets_per_credential=int(e.get("OMS_MAX_SOCKETS_PER_CREDENTIAL", "100")),
+            db_waits=Waits.from_env(e),
         )
 
     def signing_key(self) -> str:

@@ -32,6 +32,15 @@ TOO_MANY_CONNECTIONS = 4429
 _COUNTED_AS = "socket_counted_as"
 
 
+# The database is away at connection_init (the credential cannot be checked): the
+# standard "Try Again Later" close code.
+TRY_AGAIN_LATER = 1013
+
+
+class Unavailable(Exception):
+    """A connection_init that cannot be served now; the client should reconnect later."""
+
+
 class TooManySockets(Exception):
     """The credential already has as many open sockets as this process allows."""
 
@@ -115,6 +124,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await super().handle_connection_init(message)
         except TooManySockets:
             await self.websocket.close(code=TOO_MANY_CONNECTIONS, reason="Too many connections")
+        except Unavailable:
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason="Service unavailable")
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # What HTTP refuses before anything runs: an id or operation name with text that

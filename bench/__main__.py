@@ -27,6 +27,7 @@ BENCHMARKS: list[str] = [
     "subscriptions",
     "reports",
     "channel_publish",
+    "delivery",
 ]
 
 

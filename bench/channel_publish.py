@@ -133,8 +133,9 @@ async def serve(app: Receiver) -> AsyncIterator[int]:
 class WorkerProcess:
     """`python -m api worker` with the benchmark's servers."""
 
-    def __init__(self, srv: Servers) -> None:
+    def __init__(self, srv: Servers, extra_env: dict[str, str] | None = None) -> None:
         self.srv = srv
+        self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_file = srv.tmp / "worker.log"
 
@@ -151,6 +152,7 @@ class WorkerProcess:
             OMS_LOG_LEVEL="WARNING",
             OMS_DATA_DIR=str(self.srv.tmp / "worker-data"),
         )
+        env.update(self.extra_env)
         with self.log_file.open("ab") as log:
             self.proc = _track(
                 subprocess.Popen(

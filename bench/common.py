@@ -166,10 +166,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         from domain.access.principal import Principal, Role
-        from domain.db import create_engine, create_sessionmaker
+        from domain.db import BATCH_WAITS, create_engine, create_sessionmaker
 
         self.url = url
-        self.engine = create_engine(url, pool_size=2)
+        self.engine = create_engine(url, pool_size=2, waits=BATCH_WAITS)
         self.sessionmaker = create_sessionmaker(self.engine)
         self.principal = Principal(role=Role.ADMIN, name="bench")
 

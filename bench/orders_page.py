@@ -82,7 +82,7 @@ class Fixture:
 async def _place(db: Database, channel: str, external_id: str, skus: Sequence[str]) -> None:
     """One order, as placeOrder stores it (without the idempotency record)."""
     from domain.catalog.service import AddressData
-    from domain.order import placement
+    from domain.order import placement, writing
 
     data = placement.PlaceOrderData(
         channel_code=channel,
@@ -110,7 +110,7 @@ async def _place(db: Database, channel: str, external_id: str, skus: Sequence[st
                 prepared = await placement.prepare(
                     uow.session, db.principal, data, now, lock=attempt == 5
                 )
-                await placement.write(uow.session, db.principal, prepared, now)
+                await writing.write(uow.session, db.principal, prepared, now)
             return
         except placement.StockConflict:
             continue

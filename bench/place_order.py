@@ -13,7 +13,7 @@ concurrency 32, each for the same measured window after a warm-up:
 2. with the API stopped, the same SQL transaction straight through an asyncpg pool of
    20 connections: the statements the API's placement transaction issues, with their
    SQL (the constants of domain/idempotency.py, domain/availability/service.py and
-   domain/order/placement.py): the idempotency claim, the channel, the SKU check, the
+   domain/order/placement.py and writing.py): the idempotency claim, the channel, the SKU check, the
    network's locations, stock levels and next inbound supply, then the stock rows
    locked in sorted order and checked, customer upserted and order number drawn,
    order, 3 lines, the shipment and its lines, the reserve of the 3 stock rows, 3
@@ -148,7 +148,7 @@ def order_variables(channel: str, external_id: str, skus: Sequence[str]) -> dict
 
 
 # --------------------------------------------------------------------------- raw transaction
-# The statements of domain/order/placement.py `write` (and of upsert_customer and
+# The statements of domain/order/writing.py `write` (and of upsert_customer and
 # append_event), with the same shapes, issued straight through asyncpg.
 
 _LOCK_SQL = (
@@ -223,7 +223,7 @@ class _RawConflict(Exception):
 
 
 async def place_raw(conn: Any, plan: RawPlan, external_id: str, skus: Sequence[str]) -> int:
-    """One order, as `placement.write` would store it; returns its id."""
+    """One order, as `writing.write` would store it; returns its id."""
     from domain.order.events import append_event
     from domain.order.numbers import format_number
 

@@ -291,10 +291,10 @@ async def time_reports(
     """Each report over each range, `runs` times after one warm-up run."""
     from sqlalchemy import text
 
-    from domain.db import create_engine, create_read_sessionmaker
+    from domain.db import BATCH_WAITS, create_engine, create_read_sessionmaker
     from domain.reporting import queries as reports
 
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, waits=BATCH_WAITS)
     sessions = create_read_sessionmaker(engine)
     results: dict[str, Timing] = {}
     try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -73,21 +74,138 @@ def asyncpg_dsn(url: str) -> str:
 # its database time (bench/place_order.py).
 PING_AFTER_IDLE_SECONDS = 5.0
 
+# TCP keepalives the server sends on each connection (PostgreSQL settings, per session):
+# a client whose host vanished is found out within about a minute and its session ended,
+# with its locks. tcp_user_timeout bounds how long data the server sent may stay
+# unacknowledged. (A frozen process's kernel still acknowledges: the idle-in-transaction
+# timeout is what frees the locks of a stopped peer.)
+KEEPALIVE_SETTINGS = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+# asyncpg's own per-statement deadline, on the client, beyond the server's statement
+# timeout: a server that stops answering altogether (a frozen host, a partition) does
+# not hold a caller forever either.
+CLIENT_DEADLINE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """How long anything on a connection may wait ("every connection has bounded
+    waits"): for a lock (`lock_timeout`), for a statement (`statement_timeout`), with
+    a transaction open and nothing sent (`idle_in_transaction_session_timeout`: the
+    server ends such a session, which frees what a stuck or stopped peer holds), to
+    connect, and for a free pooled connection. Milliseconds for the server's settings,
+    seconds for the client's; 0 turns a server timeout off."""
+
+    lock_timeout_ms: int = 2_000
+    statement_timeout_ms: int = 30_000
+    idle_in_transaction_ms: int = 10_000
+    connect_timeout_s: float = 5.0
+    pool_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Waits:
+        """OMS_DB_LOCK_TIMEOUT_MS, OMS_DB_STATEMENT_TIMEOUT_MS,
+        OMS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, OMS_DB_CONNECT_TIMEOUT_SECONDS and
+        OMS_DB_POOL_TIMEOUT_SECONDS (see the README); unset ones keep the defaults."""
+        d = cls()
+
+        def get(name: str, default: float) -> float:
+            value = environ.get(name, "").strip()
+            return float(value) if value else default
+
+        return cls(
+            lock_timeout_ms=int(get("OMS_DB_LOCK_TIMEOUT_MS", d.lock_timeout_ms)),
+            statement_timeout_ms=int(get("OMS_DB_STATEMENT_TIMEOUT_MS", d.statement_timeout_ms)),
+            idle_in_transaction_ms=int(
+                get("OMS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", d.idle_in_transaction_ms)
+            ),
+            connect_timeout_s=get("OMS_DB_CONNECT_TIMEOUT_SECONDS", d.connect_timeout_s),
+            pool_timeout_s=get("OMS_DB_POOL_TIMEOUT_SECONDS", d.pool_timeout_s),
+        )
+
+    def server_settings(self) -> dict[str, str]:
+        """What each new session is started with (asyncpg's `server_settings`)."""
+        return {
+            "lock_timeout": str(self.lock_timeout_ms),
+            "statement_timeout": str(self.statement_timeout_ms),
+            "idle_in_transaction_session_timeout": str(self.idle_in_transaction_ms),
+            **KEEPALIVE_SETTINGS,
+        }
+
+    def connect_args(self) -> dict[str, Any]:
+        """asyncpg.connect's arguments for these waits."""
+        deadline = None
+        if self.statement_timeout_ms > 0:
+            deadline = self.statement_timeout_ms / 1000 + CLIENT_DEADLINE_MARGIN_SECONDS
+        return {
+            "server_settings": self.server_settings(),
+            "timeout": self.connect_timeout_s,
+            "command_timeout": deadline,
+        }
+
+
+# For command-line work that may legitimately run long (reports, checks of the whole
+# ledger, seeding): still bounded, more generously.
+BATCH_WAITS = Waits(
+    lock_timeout_ms=30_000,
+    statement_timeout_ms=600_000,
+    idle_in_transaction_ms=60_000,
+    pool_timeout_s=60.0,
+)
+
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, autocommit: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    autocommit: bool = False,
+    waits: Waits | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncEngine:
-    """`autocommit` engines serve reads: their connections never open a transaction."""
+    """`autocommit` engines serve reads: their connections never open a transaction.
+    `waits` bound every wait on its connections (the defaults of `Waits` if None);
+    `settings`, more PostgreSQL settings for each session."""
+    waits = waits or Waits()
+    connect_args = waits.connect_args()
+    connect_args["server_settings"] = {**connect_args["server_settings"], **(settings or {})}
     engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,  # see _ping_if_idle: survive a PostgreSQL restart
         pool_recycle=1800,
+        pool_timeout=waits.pool_timeout_s,
+        connect_args=connect_args,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     _ping_if_idle(engine)
+    lock_wait = waits.lock_timeout_ms / 1000 if waits.lock_timeout_ms > 0 else None
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _remember_waits(dbapi_connection: Any, record: Any) -> None:
+        record.info[_LOCK_WAIT] = lock_wait
+
     return engine
+
+
+async def set_local(conn: Any, **settings: int) -> None:
+    """Settings for the rest of the current transaction only (`SET LOCAL`), in one round
+    trip: a transaction with needs of its own (a long wait it expects, a shorter one it
+    must not exceed) says so where it starts."""
+    names = list(settings)
+    await conn.execute(
+        "SELECT "
+        + ", ".join(
+            f"set_config(${i + 1}, ${len(names) + i + 1}, true)" for i in range(len(names))
+        ),
+        *names,
+        *(str(settings[n]) for n in names),
+    )
 
 
 def _ping_if_idle(engine: AsyncEngine) -> None:
@@ -171,12 +289,14 @@ class UnitOfWork:
 
 
 _DRIVER = "oms.driver_connection"
+_LOCK_WAIT = "oms.lock_wait"
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_driver_connection(session: Session, transaction: Any) -> None:
     # The connection may go back to the pool when the transaction ends.
     session.info.pop(_DRIVER, None)
+    session.info.pop(_LOCK_WAIT, None)
 
 
 async def driver_connection(session: AsyncSession) -> Any:
@@ -198,15 +318,13 @@ async def driver_connection(session: AsyncSession) -> Any:
     if getattr(adapted, "_transaction", None) is None:
         await adapted._start_transaction()
     session.info[_DRIVER] = raw.driver_connection
+    session.info[_LOCK_WAIT] = raw.info.get(_LOCK_WAIT)
     return raw.driver_connection
 
 
-# Deadlock detected, serialization failure: the transaction can simply run again.
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
-        if candidate is not None and getattr(candidate, "sqlstate", None) in TRANSIENT_SQLSTATES:
-            return True
-    return False
+def lock_wait(session: AsyncSession) -> float | None:
+    """The lock timeout of the session's connection, in seconds (after
+    `driver_connection`): the longest a statement that takes several locks in a row may
+    wait for all of them, as its own deadline (see domain/order/writing.py)."""
+    found: float | None = session.info.get(_LOCK_WAIT)
+    return found

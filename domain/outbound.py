@@ -63,6 +63,18 @@ class Refused(DomainError):
 # ---------- addresses ----------
 
 
+def destination(url: str) -> str:
+    """The receiver a URL reaches, as concurrency towards receivers is counted: its
+    scheme, host and port (`https://hooks.example.com:443`)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"https": 443, "http": 80, "smtps": 465, "smtp": 25}.get(parts.scheme)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
 def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
     """An IPv4 literal in any form the C resolver accepts: 1 to 4 parts, each decimal,
     octal (leading 0) or hex (0x); the last part fills the remaining bytes."""

@@ -1,11 +1,13 @@
 """Sending customer emails: once per notification row, however often its job runs.
 
-`send_notification` claims the row with `FOR UPDATE SKIP LOCKED` and keeps the lock
-while it talks to the SMTP server, then marks it SENT in the same transaction: two
-concurrent runs send one email (the second finds the row locked and does nothing) and a
-run after SENT sends nothing. If the process dies after the server accepted the message
-but before the commit, the row is still PENDING and the email goes again with the same
-Message-ID (`<notification-{id}@oms>`), so the receiving side can drop the duplicate.
+`send_notification` claims the row for one attempt (domain/notifications/delivery.py):
+the claim counts the attempt and leases the row (not due until the lease ends), then the
+message goes to the SMTP server with no database connection held, then the outcome is
+recorded. Two concurrent runs send one email (the second finds the row not due: BUSY)
+and a run after SENT sends nothing. If the process dies after the server accepted the
+message but before the outcome is recorded, the row falls due again when its lease ends
+and the email goes again with the same Message-ID (`<notification-{id}@oms>`), so the
+receiving side can drop the duplicate.
 
 Configuration, read from the environment each time a job runs (the jobs layer sits
 below api/, so it does not use api.settings):
@@ -17,11 +19,13 @@ below api/, so it does not use api.settings):
 - `OMS_MAIL_FROM`: the From address, `orders@oms.localhost` by default.
 
 Failures (server down, timeout, temporary refusal) count an attempt, keep the error and
-retry with arq's `Retry` after `RETRY_DELAYS`; when they are used up the row is FAILED.
-A recipient refused permanently (5xx) fails at once. `sweep_notifications` (every minute)
-re-enqueues PENDING rows older than a minute under the same job id, which arq ignores
-while that job is still queued or deferred for a retry, and gives up (FAILED) on rows
-older than `MAX_AGE`: a two-day-old "your order has shipped" is better not sent.
+make the row due again after `RETRY_DELAYS` (a job deferred that long is enqueued too);
+when they are used up the row is FAILED. A recipient refused permanently (5xx) fails at
+once. Transient database failures are retried by the job itself, promptly
+(jobs/resilience.py). `sweep_notifications` (every 15 s, and as a worker starts)
+enqueues the due PENDING rows whose job is not queued, and gives up (FAILED) on rows
+older than `MAX_AGE`: a two-day-old "your order has shipped" is better not sent. At most
+`OMS_DELIVERY_CONCURRENCY` messages go to the mail server at once from one worker.
 """
 
 from __future__ import annotations
@@ -40,24 +44,21 @@ from arq import Retry, cron
 from arq.worker import func
 
 from domain.db import UnitOfWork, driver_connection
-from domain.notifications.service import (
-    SEND_JOB,
-    Links,
-    RenderedNotification,
-    render,
-    send_job,
-)
+from domain.notifications import delivery
+from domain.notifications.delivery import SEND_JOB, send_job
+from domain.notifications.service import Links, RenderedNotification, render
+from domain.outbound import destination
 from jobs.queue import ArqQueue
-from jobs.relay import enqueue_all
+from jobs.resilience import destinations, persist, retry_transient, statements
 
 log = logging.getLogger("oms.jobs.notifications")
 
 DEFAULT_MAIL_FROM = "orders@oms.localhost"
 # Seconds to wait before each retry; one more attempt than delays, then FAILED.
 RETRY_DELAYS: tuple[float, ...] = (30, 120, 600, 1800, 3600)
-SWEEP_AFTER = dt.timedelta(minutes=1)
 MAX_AGE = dt.timedelta(hours=48)
-SWEEP_BATCH = 500
+SWEEP_BATCH = 1000  # due rows read at a time
+SWEEP_MAX = 20_000  # jobs one sweep enqueues at most
 
 
 class SmtpUrlError(ValueError):
@@ -161,6 +162,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+@retry_transient
 async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
     """Send one notification unless it is sent, being sent, or gone; returns what happened."""
     config = smtp_config()
@@ -170,93 +172,111 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
             extra={"notification_id": notification_id},
         )
         return "UNCONFIGURED"
-    retry_in: float | None = None
-    async with UnitOfWork(ctx["sessionmaker"]) as uow:
-        conn = await driver_connection(uow.session)
-        row = await conn.fetchrow(
-            "SELECT id, status, attempts FROM notifications WHERE id = $1 FOR UPDATE SKIP LOCKED",
-            notification_id,
-        )
-        if row is None:
-            exists = await conn.fetchval(
-                "SELECT 1 FROM notifications WHERE id = $1", notification_id
-            )
-            return "BUSY" if exists else "MISSING"  # BUSY: another run holds it
-        if row["status"] != "PENDING":
-            return f"ALREADY_{row['status']}"
+    server = destination(f"{'smtps' if config.use_tls else 'smtp'}://{config.host}:{config.port}")
+    limits = destinations(ctx)
+    wait = limits.step_aside(server)
+    if wait is not None:
+        raise Retry(defer=wait)
+    async with statements(ctx) as conn:
+        attempt = await delivery.claim(conn, notification_id, lease_seconds=lease_seconds(config))
+        if attempt is None:
+            status = await delivery.state(conn, notification_id)
+            if status is None:
+                return "MISSING"
+            return "BUSY" if status == "PENDING" else f"ALREADY_{status}"
         rendered = await render(conn, notification_id, links=email_links())
-        if rendered is None:  # unreachable: the row is locked
-            return "MISSING"
-        attempts = row["attempts"] + 1
+    if rendered is None:  # deleted with its order between claim and render
+        return "MISSING"
+
+    error: BaseException | None = None
+    async with limits.slot(server):
         try:
             await deliver(config, build_message(rendered, mail_from()))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            give_up = _permanent(exc) or attempts > len(RETRY_DELAYS)
-            await conn.execute(
-                "UPDATE notifications SET attempts = $2, last_error = $3, status = $4 WHERE id = $1",
-                notification_id,
-                attempts,
-                _describe(exc),
-                "FAILED" if give_up else "PENDING",
+            error = exc
+    give_up = error is not None and (_permanent(error) or attempt > len(RETRY_DELAYS))
+    retry_in = None if error is None or give_up else RETRY_DELAYS[attempt - 1]
+
+    # What the server answered is known only here: recorded whatever the database is
+    # doing meanwhile (a job run again would find the row leased).
+    async def record() -> bool:
+        async with statements(ctx) as conn:
+            if error is None:
+                return await delivery.record_sent(conn, notification_id, attempt)
+            return await delivery.record_failure(
+                conn, notification_id, attempt, error=_describe(error), retry_in=retry_in
             )
-            extra = {"notification_id": notification_id, "attempts": attempts, "error": str(exc)}
-            if give_up:
-                log.error("notification failed for good", extra=extra)
-                outcome = "FAILED"
-            else:
-                log.warning("notification not sent; will retry", extra=extra)
-                retry_in = RETRY_DELAYS[attempts - 1]
-                outcome = "RETRY"
-        else:
-            await conn.execute(
-                "UPDATE notifications SET status = 'SENT', sent_at = now(), attempts = $2, last_error = NULL"
-                " WHERE id = $1",
-                notification_id,
-                attempts,
-            )
-            log.info(
-                "notification sent",
-                extra={"notification_id": notification_id, "kind": rendered.kind},
-            )
-            outcome = "SENT"
-    if retry_in is not None:  # after the commit that recorded the attempt
-        raise Retry(defer=retry_in)
-    return outcome
+
+    await persist(record)
+    if error is None:
+        log.info(
+            "notification sent", extra={"notification_id": notification_id, "kind": rendered.kind}
+        )
+        return "SENT"
+    extra = {"notification_id": notification_id, "attempts": attempt, "error": str(error)}
+    if retry_in is None:
+        log.error("notification failed for good", extra=extra)
+        return "FAILED"
+    log.warning("notification not sent; will retry", extra=extra)
+    job = send_job(notification_id, attempt)
+    try:
+        await ctx["redis"].enqueue_job(
+            job.function, *job.args, _job_id=job.job_id, _defer_by=dt.timedelta(seconds=retry_in)
+        )
+    except Exception as exc:  # Redis down: the row is due at its time; the sweep finds it
+        log.warning("could not enqueue the notification retry (%s)", exc)
+    return "RETRY"
+
+
+def lease_seconds(config: SmtpConfig) -> float:
+    """Longer than an attempt can take (connect, TLS, the message: each bounded by the
+    SMTP timeout), so that no second attempt starts while one is under way."""
+    return 3 * config.timeout + 30
 
 
 async def sweep_notifications(ctx: dict[str, Any]) -> int:
-    """Cron: give up on stale PENDING rows, re-enqueue the others older than a minute
-    (lost jobs: Redis down at relay time, a worker killed). Returns how many were queued."""
+    """Cron: give up on stale PENDING rows, and enqueue the due ones whose job is not
+    queued (lost jobs: Redis down at relay time or restarted empty, a worker killed mid-
+    way, a retry's deferred job lost). Returns how many were enqueued."""
     async with UnitOfWork(ctx["sessionmaker"]) as uow:
-        conn = await driver_connection(uow.session)
-        expired = await conn.fetch(
-            "UPDATE notifications SET status = 'FAILED',"
-            " last_error = concat_ws(' / ', last_error, $1::text)"
-            " WHERE status = 'PENDING' AND created_at < now() - $2::interval RETURNING id",
-            f"not sent within {MAX_AGE.total_seconds() / 3600:g} hours",
-            MAX_AGE,
-        )
-        rows = await conn.fetch(
-            "SELECT id FROM notifications WHERE status = 'PENDING' AND created_at < now() - $1::interval"
-            " ORDER BY id LIMIT $2",
-            SWEEP_AFTER,
-            SWEEP_BATCH,
+        expired = await delivery.expire(
+            await driver_connection(uow.session), MAX_AGE.total_seconds() / 3600
         )
     if expired:
-        log.warning("notifications given up as stale", extra={"count": len(expired)})
-    if not rows:
-        return 0
-    if smtp_config() is None:
-        log.warning("OMS_SMTP_URL is not set: %d notifications wait to be sent", len(rows))
-        return 0
-    await enqueue_all(ArqQueue(ctx["redis"]), [send_job(r["id"]) for r in rows])
-    return len(rows)
+        log.warning("notifications given up as stale", extra={"count": expired})
+    queue = ArqQueue(ctx["redis"])
+    added = 0
+    after: tuple[Any, int] | None = None
+    while added < SWEEP_MAX:
+        async with UnitOfWork(ctx["sessionmaker"]) as uow:
+            rows = await delivery.due(await driver_connection(uow.session), SWEEP_BATCH, after)
+        if not rows:
+            break
+        if smtp_config() is None:
+            log.warning("OMS_SMTP_URL is not set: notifications wait to be sent")
+            return 0
+        jobs = [send_job(r["id"], r["attempts"]) for r in rows]
+        added += await queue.enqueue_many(jobs, ignore_results=True)
+        if len(rows) < SWEEP_BATCH:
+            break
+        after = (rows[-1]["next_attempt_at"], rows[-1]["id"])
+    return added
 
 
-# For jobs/worker.py. The result is not kept, so a finished job's id is free again for
-# the sweep; arq's own try limit sits above ours (each try is one of our attempts).
+# For jobs/worker.py. Results are not kept: the row is the result, and a finished
+# job's id is free for the sweep at once. arq's tries count the job's own retries after
+# transient failures and its steps aside from a crowded server, not attempts (the row
+# counts those).
 FUNCTIONS = [
-    func(send_notification, name=SEND_JOB, keep_result=0, max_tries=len(RETRY_DELAYS) + 5),
+    func(send_notification, name=SEND_JOB, keep_result=0, max_tries=1000),
     func(sweep_notifications, name="sweep_notifications", keep_result=0),
 ]
-CRON_JOBS = [cron(sweep_notifications, second={0}, run_at_startup=False)]
+CRON_JOBS = [
+    cron(
+        sweep_notifications,
+        second={5, 20, 35, 50},
+        run_at_startup=True,
+        unique=True,
+        timeout=120,
+    )
+]

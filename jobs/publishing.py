@@ -45,8 +45,7 @@ import httpx
 from arq import cron
 from arq.worker import func
 
-from domain.db import UnitOfWork, asyncpg_dsn, driver_connection, sqlalchemy_url
-from domain.global_ids import global_id
+from domain.db import UnitOfWork, Waits, asyncpg_dsn, driver_connection, sqlalchemy_url
 from domain.outbound import Refused
 from domain.publishing import alerts
 from domain.publishing import service as publishing
@@ -494,66 +493,6 @@ async def _enqueue_alerts(ctx: dict[str, Any], jobs: Sequence[Any]) -> None:
             return
 
 
-async def deliver_inventory_alert(ctx: dict[str, Any], alert_id: int) -> str:
-    """POST one alert, signed, to every subscription that wants it and may see it;
-    retried with backoff for those that did not acknowledge, FAILED after the last try."""
-    sessionmaker = ctx["sessionmaker"]
-    async with UnitOfWork(sessionmaker) as uow:
-        attempt = await alerts.claim_alert(
-            await driver_connection(uow.session), alert_id, lease_seconds=ALERT_LEASE_SECONDS
-        )
-    if attempt is None:
-        return "skipped"
-    body = attempt.body()
-    timestamp = int(time.time())
-
-    def headers(secret: str) -> dict[str, str]:
-        return {
-            "Content-Type": "application/json",
-            "X-OMS-Topic": attempt.topic,
-            "X-OMS-Alert-Id": global_id("InventoryAlert", attempt.alert_id),
-            "X-OMS-Timestamp": str(timestamp),
-            "X-OMS-Signature": publishing.sign(secret, timestamp, body),
-        }
-
-    async with contextlib.AsyncExitStack() as stack:
-        http = await _client(ctx, stack)
-        answers = await asyncio.gather(
-            *(outbound.post(http, r.url, body, headers(r.secret)) for r in attempt.recipients)
-        )
-    sent = list(zip(attempt.recipients, answers, strict=True))
-    delivered = [r.subscription_id for r, a in sent if a.error is None]
-    errors = [f"{r.subscription_id}: {a.error}" for r, a in sent if a.error]
-    error = "; ".join(errors) or None
-    # When every recipient left is refused by the outbound rules, trying again is useless.
-    last = attempt.number >= max_attempts() or all(a.forbidden for _, a in sent if a.error)
-    retry_in = (
-        None
-        if error is None or last
-        else publishing.backoff_seconds(attempt.number, backoff_base_seconds())
-    )
-    async with UnitOfWork(sessionmaker) as uow:
-        status = await alerts.record_alert_attempt(
-            await driver_connection(uow.session),
-            attempt,
-            delivered=delivered,
-            error=error,
-            retry_in=retry_in,
-        )
-    if status == "PENDING" and retry_in is not None:
-        job = alerts.deliver_job(alert_id, attempt.number)
-        try:
-            await ctx["redis"].enqueue_job(
-                job.function,
-                *job.args,
-                _job_id=job.job_id,
-                _defer_by=dt.timedelta(seconds=retry_in),
-            )
-        except Exception:
-            log.warning("could not enqueue the alert retry; the sweep will", exc_info=True)
-    return status.lower()
-
-
 def _dsn(ctx: dict[str, Any]) -> str:
     engine = ctx.get("engine")
     url = (
@@ -581,7 +520,8 @@ async def listen_stock_changes(ctx: dict[str, Any]) -> int:
     listening (two briefly overlap; their jobs share ids). A lost connection ends this
     one; the next minute's takes over, and the 2-second cron covers the gap."""
     woke = asyncio.Event()
-    conn = await asyncpg.connect(_dsn(ctx))
+    waits: Waits = ctx.get("waits") or Waits()
+    conn = await asyncpg.connect(_dsn(ctx), **waits.connect_args())
     wakeups = 0
     try:
         await conn.add_listener(publishing.STOCK_CHANNEL, lambda *_: woke.set())
@@ -611,7 +551,6 @@ FUNCTIONS = [
     func(publish_channel, name=CHANNEL_JOB, keep_result=0, max_tries=3, timeout=300),
     func(resync_channel, name=RESYNC_JOB, keep_result=0, max_tries=5, timeout=3600),
     func(resync_all_channels, name="resync_all_channels", keep_result=0, timeout=300),
-    func(deliver_inventory_alert, name=alerts.DELIVER_JOB, keep_result=0, max_tries=3),
     func(listen_stock_changes, name="listen_stock_changes", keep_result=0, max_tries=1, timeout=90),
 ]
 CRON_JOBS = [

@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, parse
-from strawberry.extensions import MaskErrors, SchemaExtension
-from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.extensions import SchemaExtension
 
 from domain.access.principal import Role
 from schema.analysis import operations
@@ -28,7 +27,6 @@ from schema.limits import (
     MAX_DOCUMENT_CHARS,
     MAX_TOKENS,
     MIN_CHARGE,
-    PublicError,
 )
 from schema.parsing import validate_document
 
@@ -162,31 +160,3 @@ class OperationGuard(SchemaExtension):
 
 class ProductionOperationGuard(OperationGuard):
     production = True
-
-
-class MaskUnexpectedErrors(MaskErrors):
-    """Hides faults behind a generic message and the request id, which is in the log."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=self._unexpected, error_message="Internal error")
-
-    @staticmethod
-    def _unexpected(error: GraphQLError) -> bool:
-        original = error.original_error
-        return original is not None and not isinstance(
-            # an operation name the document does not have (over WebSocket; HTTP says 400)
-            original,
-            (PublicError, GraphQLError, CannotGetOperationTypeError),
-        )
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        log.error(
-            "unexpected error in %s",
-            ".".join(str(p) for p in error.path or []),
-            exc_info=error.original_error,
-            extra={"request_id": request_id},
-        )
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL", "requestId": request_id}
-        return masked

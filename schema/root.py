@@ -10,8 +10,9 @@ from schema.availability.resolvers import AvailabilityQuery
 from schema.base import InfoT, Node
 from schema.catalog.resolvers import CatalogMutation, CatalogQuery
 from schema.channel.resolvers import ChannelMutation, ChannelQuery
+from schema.errors import MaskUnexpectedErrors
 from schema.fulfillment.resolvers import FulfillmentMutation, FulfillmentQuery
-from schema.guard import MaskUnexpectedErrors, OperationGuard, ProductionOperationGuard
+from schema.guard import OperationGuard, ProductionOperationGuard
 from schema.inventory.resolvers import InventoryMutation, InventoryQuery
 from schema.node import resolve_node
 from schema.order.resolvers import OrderMutation, OrderQuery

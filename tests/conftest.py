@@ -23,7 +23,7 @@ from api.embedded import EmbeddedPostgres, EmbeddedRedis
 from domain.db import create_engine, create_sessionmaker
 from tests.support import Api
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.receivers"]
 
 # The session's own servers (None when OMS_TEST_DATABASE_URL / OMS_TEST_REDIS_URL point
 # elsewhere), for the tests that restart or stop them.

@@ -5,6 +5,11 @@ order, so a reader resuming "after id N" could miss an event with a smaller id t
 committed later. The relay therefore stamps committed events with a `stream_seq`, one
 stamper at a time (an advisory lock), in the order it finds them committed: a reader
 resuming after stream position N misses nothing and sees nothing twice.
+
+A stamper never waits for another: if the lock is taken, it leaves the work to its
+holder and looks again later. Its transaction also may not stay idle for more than
+`STAMP_IDLE_TIMEOUT_MS`, so a stamper whose process stops (frozen, swapped out, stuck)
+holds the lock that long at most: the server ends its session and frees the lock.
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ import orjson
 
 STREAM_CHANNEL = "oms_stream"
 _STAMP_LOCK = 0x0E5_7EA  # advisory lock key of the stamper
+# A stamping transaction is a few statements sent back to back: seconds of silence mean
+# its process has stopped.
+STAMP_IDLE_TIMEOUT_MS = 3_000
+_TRY_LOCK = (
+    "SELECT set_config('idle_in_transaction_session_timeout', $2, true),"
+    " pg_try_advisory_xact_lock($1) AS locked"
+)
 
 _COLUMNS = "id, stream_seq, order_id, channel_id, sequence, type, actor, payload::text AS payload, occurred_at"
 
@@ -38,10 +50,13 @@ def _event(r: Any) -> StreamEvent:
     return StreamEvent(**{**dict(r), "payload": orjson.loads(r["payload"])})
 
 
-async def stamp_pending(conn: Any, limit: int = 1000) -> list[StreamEvent]:
+async def stamp_pending(conn: Any, limit: int = 1000) -> list[StreamEvent] | None:
     """In the caller's transaction: give committed, unstamped events their stream
-    positions, oldest first; returns them. Concurrent stampers wait for each other."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _STAMP_LOCK)
+    positions, oldest first; returns them, or None if another stamper is at work (this
+    one does not wait for it)."""
+    found = await conn.fetchrow(_TRY_LOCK, _STAMP_LOCK, str(STAMP_IDLE_TIMEOUT_MS))
+    if not found["locked"]:
+        return None
     rows = await conn.fetch(
         """
         WITH pending AS (

@@ -24,10 +24,9 @@ from domain.fulfillment.carriers import display_name
 from domain.global_ids import global_id
 from domain.money import Money
 from domain.notifications import templates as t
+from domain.notifications.delivery import send_job
 from domain.ports import Job
 from domain.returns.label_links import label_link
-
-SEND_JOB = "send_notification"
 
 # Shipment statuses a customer hears about. PICKED_UP (they were there), IN_TRANSIT,
 # OUT_FOR_DELIVERY and the warehouse's own steps send nothing.
@@ -88,10 +87,6 @@ class Links:
             key=self.key,
             now=now,
         )
-
-
-def send_job(notification_id: int) -> Job:
-    return Job(SEND_JOB, (notification_id,), job_id=f"notification:{notification_id}")
 
 
 async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:

@@ -54,7 +54,13 @@ RESYNC_JOB = "resync_channel"
 
 # Every writer of `channel_stock_published.quantity` holds this lock for its
 # transaction, so a value computed from an older snapshot never overwrites a newer one.
-_VALUES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('oms.publishing.values'))"
+# Taken by worker jobs only, for transactions that can take a few seconds (a resync
+# chunk): they wait for one another longer than a request would (set_config first, so
+# the lock's own wait is bounded by it).
+_VALUES_LOCK = (
+    "SELECT set_config('lock_timeout', '30000', true),"
+    " pg_advisory_xact_lock(hashtext('oms.publishing.values'))"
+)
 
 # The network's available units of a SKU: the sum of the `availability` query
 # (domain/availability/service.py), so a channel is sent the number its storefront is

@@ -163,14 +163,21 @@ async def record_failure(
     return bool(result == "UPDATE 1")
 
 
-async def due_deliveries(conn: Any, limit: int = 1000) -> list[tuple[int, int]]:
-    """(delivery id, attempts so far) of PENDING deliveries that are due, oldest first."""
+async def due_deliveries(
+    conn: Any, limit: int = 1000, after: tuple[dt.datetime, int] | None = None
+) -> list[tuple[int, int, str, dt.datetime]]:
+    """(delivery id, attempts so far, URL, when due) of PENDING deliveries that are due,
+    oldest first, `limit` of them after the position `after` (when due, id)."""
     rows = await conn.fetch(
         """
-        SELECT id, attempts FROM webhook_deliveries
-        WHERE status = 'PENDING' AND next_attempt_at <= clock_timestamp()
-        ORDER BY next_attempt_at LIMIT $1
+        SELECT d.id, d.attempts, s.url, d.next_attempt_at FROM webhook_deliveries d
+        JOIN webhook_subscriptions s ON s.id = d.subscription_id
+        WHERE d.status = 'PENDING' AND d.next_attempt_at <= clock_timestamp()
+          AND ($2::timestamptz IS NULL OR (d.next_attempt_at, d.id) > ($2, $3::bigint))
+        ORDER BY d.next_attempt_at, d.id LIMIT $1
         """,
         limit,
+        after[0] if after else None,
+        after[1] if after else 0,
     )
-    return [(r["id"], r["attempts"]) for r in rows]
+    return [(r["id"], r["attempts"], r["url"], r["next_attempt_at"]) for r in rows]

@@ -27,7 +27,7 @@ from domain.access.principal import Principal, Role
 from domain.errors import Collector, InvalidState, NotFound
 from domain.events import catalog as event_catalog
 from domain.events.stream import StreamEvent
-from domain.outbound import OutboundGuard
+from domain.outbound import OutboundGuard, destination
 from domain.ports import Job
 from domain.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -61,11 +61,14 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_BACKOFF_BASE_SECONDS = 10.0
 
 
-def deliver_job(delivery_id: int, attempts: int, suffix: str = "") -> Job:
+def deliver_job(delivery_id: int, attempts: int, url: str | None = None, suffix: str = "") -> Job:
     """The job that makes the next attempt. Its id carries the attempt count, since arq
-    cannot enqueue a job under the id of one it still remembers (arq#416)."""
+    cannot enqueue a job under the id of one it still remembers (arq#416). It names
+    its receiver (`destination`, from the subscription's URL), so that the worker can
+    see a crowded receiver before it claims anything."""
     job_id = f"webhook:{delivery_id}:{attempts}{suffix}"
-    return Job(DELIVER_JOB, (delivery_id,), job_id=job_id)
+    args: tuple[Any, ...] = (delivery_id,) if url is None else (delivery_id, destination(url))
+    return Job(DELIVER_JOB, args, job_id=job_id)
 
 
 def backoff_seconds(failed_attempts: int, base: float = DEFAULT_BACKOFF_BASE_SECONDS) -> float:
@@ -281,7 +284,7 @@ async def replay_delivery(
     to enqueue after commit (if that fails, the sweep picks the row up)."""
     found = (
         await session.execute(
-            select(WebhookDelivery.status, WebhookSubscription.active)
+            select(WebhookDelivery.status, WebhookSubscription.active, WebhookSubscription.url)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
             .where(WebhookDelivery.id == delivery_id, _owned_by(principal))
             .with_for_update(of=WebhookDelivery)
@@ -289,7 +292,7 @@ async def replay_delivery(
     ).first()
     if found is None:
         raise NotFound("no such webhook delivery", field=["id"])
-    status, active = found
+    status, active, url = found
     if not active:
         raise InvalidState("its webhook subscription was deleted", field=["id"])
     if status == "PENDING":
@@ -304,7 +307,7 @@ async def replay_delivery(
         )
     ).scalar_one()
     # A replay starts again from attempt 0, whose job id arq may still remember.
-    return delivery, deliver_job(delivery_id, 0, f":replay-{secrets.token_hex(6)}")
+    return delivery, deliver_job(delivery_id, 0, url, f":replay-{secrets.token_hex(6)}")
 
 
 # ---------- fan-out: the relay's consumer ----------
@@ -336,7 +339,7 @@ async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
         return []
     subscriptions = await conn.fetch(
         """
-        SELECT s.id, s.owner_role, s.channel_id, s.location_ids, s.topics
+        SELECT s.id, s.owner_role, s.channel_id, s.location_ids, s.topics, s.url
         FROM webhook_subscriptions s
         LEFT JOIN api_keys k ON k.id = s.owner_api_key_id
         WHERE s.active AND s.topics && $1::varchar[]
@@ -361,10 +364,14 @@ async def fan_out(conn: Any, events: Sequence[StreamEvent]) -> list[Job]:
              AS t(subscription_id, event_id, topic, n)
         ORDER BY t.n
         ON CONFLICT (subscription_id, event_id) DO NOTHING
-        RETURNING id, attempts
+        RETURNING id, attempts, subscription_id
         """,
         [p[0] for p in pairs],
         [p[1] for p in pairs],
         [p[2] for p in pairs],
     )
-    return [deliver_job(r["id"], r["attempts"]) for r in sorted(rows, key=lambda r: r["id"])]
+    urls = {s["id"]: s["url"] for s in subscriptions}
+    return [
+        deliver_job(r["id"], r["attempts"], urls[r["subscription_id"]])
+        for r in sorted(rows, key=lambda r: r["id"])
+    ]

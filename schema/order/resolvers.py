@@ -11,10 +11,10 @@ from graphql import GraphQLError
 
 from domain.access.principal import Role
 from domain.availability import disclosure
-from domain.db import is_transient
 from domain.errors import DomainError, NotFound
+from domain.faults import retry_in_request
 from domain.order import cancel as cancelling
-from domain.order import placement
+from domain.order import placement, writing
 from domain.order import queries as orders
 from schema.availability.resolvers import PlannedShipmentView, SkuQuantity
 from schema.base import (
@@ -228,7 +228,7 @@ class OrderMutation:
                     prepared = await placement.prepare(
                         uow.session, principal, data, now, lock=attempt == PLACEMENT_ATTEMPTS - 1
                     )
-                    placed = await placement.write(uow.session, principal, prepared, now)
+                    placed = await writing.write(uow.session, principal, prepared, now)
                     order_id = placed.order.id
                     await complete_idempotency(
                         info, uow.session, "placeOrder", idempotency_key, {"orderId": order_id}
@@ -250,9 +250,10 @@ class OrderMutation:
             except DomainError as exc:
                 return OrderPayload(order=None, user_errors=user_errors(exc))
             except Exception as exc:
-                if is_transient(exc) and attempt < PLACEMENT_ATTEMPTS - 1:
-                    continue
-                raise
+                delay = retry_in_request(exc, attempt)
+                if delay is None or attempt == PLACEMENT_ATTEMPTS - 1:
+                    raise  # answered as a typed, retryable error (schema/errors.py)
+                await asyncio.sleep(delay)
         assert order_id is not None
         return OrderPayload(order=await load_order(info, order_id), user_errors=[])
 

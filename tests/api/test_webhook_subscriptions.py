@@ -328,7 +328,7 @@ async def test_deliveries_and_replays_are_their_owners_and_admins(
     ]
     await subscribe(api, world.other_channel, "https://mkt.example.com/h")
     order = await place_order(api, world)
-    await relay_once(sessionmaker, None)
+    await relay_once(sessionmaker, None, patience=10)
 
     rows = await delivery_rows(engine)
     by_sub = {to_global_id("WebhookSubscription", r["subscription_id"]): r for r in rows}

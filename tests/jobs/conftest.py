@@ -12,7 +12,6 @@ from arq import Worker
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from jobs.queue import ArqQueue
-from tests.jobs.receiver import receiver  # noqa: F401 (a fixture for every jobs test)
 
 
 @pytest.fixture(autouse=True)

@@ -151,7 +151,7 @@ async def insert_subscription(sessionmaker: Any, url: str) -> int:
 
 async def one_delivery(api: Api, world: World, sessionmaker: Any, queue: ArqQueue) -> int:
     await place_order(api, world)
-    await relay_once(sessionmaker, queue)
+    await relay_once(sessionmaker, queue, patience=10)
     [delivery] = await deliveries(sessionmaker)
     return int(delivery["id"])
 

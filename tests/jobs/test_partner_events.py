@@ -10,8 +10,8 @@ import pytest
 from jobs.queue import ArqQueue
 from jobs.relay import relay_once
 from tests.fixtures import World, variables
-from tests.jobs.receiver import Receiver, verify_signature
 from tests.jobs.test_webhooks import fetch, location_id, subscribe
+from tests.receivers import Receiver, verify_signature
 from tests.support import Api
 
 ORDER_TOPICS = ["ORDER_PLACED", "ORDER_CANCELLED", "ORDER_LINES_CANCELLED"]

@@ -34,6 +34,7 @@ from domain.catalog.service import ProductData, upsert_products
 from domain.db import UnitOfWork, driver_connection
 from domain.inventory.service import AdjustLine, adjust_stock
 from domain.publishing import service as publishing
+from jobs.alerts import FUNCTIONS as ALERT_FUNCTIONS
 from jobs.publishing import CRON_JOBS, FUNCTIONS, publish_stock, resync_channel
 from tests.fixtures import World, variables
 from tests.support import Api
@@ -219,7 +220,7 @@ async def live_worker(
     async def start() -> Worker:
         pool = await create_pool(RedisSettings.from_dsn(servers["redis_url"]))
         worker = Worker(
-            functions=FUNCTIONS,
+            functions=[*FUNCTIONS, *ALERT_FUNCTIONS],
             cron_jobs=CRON_JOBS,
             redis_pool=pool,
             on_startup=WorkerSettings.on_startup,
