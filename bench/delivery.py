@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,15 +38,12 @@ import uvloop
 
 from bench.channel_publish import WorkerProcess
 from bench.common import (
-    ROOT,
     ApiServer,
     CpuWatch,
     Database,
     Servers,
-    _track,
     api_env,
     base_parser,
-    free_port,
     graphql_headers,
     operation_document,
     parse,
@@ -58,128 +52,20 @@ from bench.common import (
     servers,
     start_profiler,
     stop_profiler,
-    terminate,
     verdict,
 )
 from bench.place_order import _read_response
+from bench.receivers import ANSWER_SECONDS, Receivers
 
 RATE = 20.0
 SECONDS = 30.0
-ANSWER_SECONDS = 0.05
 SKUS = 100
 P95_TARGET_SECONDS = 2.0
 DRAIN_TARGET_SECONDS = 10.0
 KEEP_ALIVE_SECONDS = 3.0  # uvicorn closes a keep-alive connection idle for 5 s
-EMAIL_ID = re.compile(rb"Message-ID: <notification-(\d+)@oms>", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- receivers
-
-
-@dataclass
-class Receiver:
-    """The partner's endpoint (POST /hook): answers after `delay`, notes when each event
-    was acknowledged (the first time: deliveries are at least once). GET /acks answers
-    what both receivers acknowledged so far, as JSON."""
-
-    mail: MailServer
-    delay: float = ANSWER_SECONDS
-    acked: dict[int, float] = field(default_factory=dict)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        while (await receive()).get("more_body"):
-            pass
-        body = b""
-        if scope["method"] == "GET":
-            with self.mail.lock:
-                body = orjson.dumps(
-                    {"webhooks": self.acked, "emails": self.mail.acked},
-                    option=orjson.OPT_NON_STR_KEYS,
-                )
-        else:
-            await asyncio.sleep(self.delay)
-            event_id = int(dict(scope["headers"])[b"x-oms-event-id"])
-            self.acked.setdefault(event_id, time.time())
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": body})
-
-
-class MailServer:
-    """aiosmtpd (a thread of its own), accepting every message after `delay`; notes when
-    each notification (by its Message-ID) was accepted."""
-
-    def __init__(self, delay: float = ANSWER_SECONDS) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.delay = delay
-        self.acked: dict[int, float] = {}
-        self.lock = threading.Lock()
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.delay)
-        found = EMAIL_ID.search(envelope.original_content or envelope.content)
-        if found:
-            with self.lock:
-                self.acked.setdefault(int(found.group(1)), time.time())
-        return "250 Message accepted for delivery"
-
-
-def receivers_main() -> None:
-    """`python -m bench.delivery --receivers`: both receivers in a process of their own
-    (the load generator's CPU must not slow them down); prints their ports."""
-    import uvicorn
-
-    mail = MailServer()
-    mail.controller.start()
-    receiver = Receiver(mail)
-
-    async def main() -> None:
-        import socket
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(
-            uvicorn.Config(receiver, lifespan="off", log_level="warning", access_log=False,
-                           loop="uvloop", http="httptools", backlog=2048)
-        )  # fmt: skip
-        print(f"PORTS {sock.getsockname()[1]} {mail.port}", flush=True)
-        await server.serve(sockets=[sock])
-
-    try:
-        uvloop.run(main())
-    finally:
-        mail.controller.stop()
-
-
-class Receivers:
-    """The receivers' process, and what they acknowledged."""
-
-    def __init__(self) -> None:
-        self.proc = _track(
-            subprocess.Popen(
-                [sys.executable, "-m", "bench.delivery", "--receivers"],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                start_new_session=True,
-            )
-        )
-        assert self.proc.stdout is not None
-        words = self.proc.stdout.readline().decode().split()
-        if not words or words[0] != "PORTS":
-            raise RuntimeError("the receivers did not start")
-        self.http_port, self.smtp_port = int(words[1]), int(words[2])
-
-    async def acks(self, client: httpx.AsyncClient) -> tuple[dict[int, float], dict[int, float]]:
-        found = orjson.loads((await client.get(f"http://127.0.0.1:{self.http_port}/acks")).content)
-        return (
-            {int(k): v for k, v in found["webhooks"].items()},
-            {int(k): v for k, v in found["emails"].items()},
-        )
-
-    def stop(self) -> None:
-        terminate(self.proc)
 
 
 # --------------------------------------------------------------------------- load
@@ -567,8 +453,5 @@ def main(argv: Sequence[str] = (), *, strict: bool = True) -> int:
 if __name__ == "__main__":
     from bench.common import install_signal_handlers
 
-    if sys.argv[1:2] == ["--receivers"]:
-        receivers_main()
-    else:
-        install_signal_handlers()
-        raise SystemExit(main(sys.argv[1:]))
+    install_signal_handlers()
+    raise SystemExit(main(sys.argv[1:]))
