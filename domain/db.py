@@ -218,6 +218,14 @@ def _ping_if_idle(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "checkin")
     def _returned(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
+        # A connection that comes back still inside a transaction (a statement that
+        # failed in the driver before it reached the server can leave asyncpg believing
+        # its transaction is over while the server's is not) would hold its locks and
+        # turn every later transaction on it into a savepoint that never commits: it is
+        # closed instead (the server rolls it back) and never handed out again.
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and not driver.is_closed() and driver.is_in_transaction():
+            record.invalidate()
 
     @event.listens_for(sync_engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -225,6 +233,8 @@ def _ping_if_idle(engine: AsyncEngine) -> None:
         driver = getattr(dbapi_connection, "driver_connection", None)
         if driver is not None and driver.is_closed():
             raise DisconnectionError("the server closed this pooled connection")
+        if driver is not None and driver.is_in_transaction():
+            raise DisconnectionError("this pooled connection is still in a transaction")
         idle = time.monotonic() - record.info.get("idle_since", 0.0)
         if idle <= PING_AFTER_IDLE_SECONDS:
             return

@@ -19,7 +19,15 @@ class DomainError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.field = [str(part) for part in field] if field is not None else None
+        # Names as strings, list indices as integers (as GraphQL error paths are).
+        self.field: list[str | int] | None = (
+            [
+                part if isinstance(part, int) and not isinstance(part, bool) else str(part)
+                for part in field
+            ]
+            if field is not None
+            else None
+        )
         if code is not None:
             self.code = code
 

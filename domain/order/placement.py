@@ -275,9 +275,9 @@ async def _prepare(
 
     conn = await driver_connection(session)
     pickup_location_id: int | None = None
-    if data.shipping_address is not None:
-        # Coordinates are checked on any address given (a pickup's too): 999 is never a
-        # latitude.
+    if data.shipping_address is not None and data.delivery_method != "SHIP":
+        # Coordinates are checked on any address given (a pickup's too: a shipping
+        # address has them checked with the rest of it below): 999 is never a latitude.
         check_coordinates(errors, data.latitude, data.longitude, ["input", "shippingAddress"])
     if data.delivery_method == "SHIP":
         if data.shipping_address is None:

@@ -325,7 +325,7 @@ class InventoryMutation:
         except DomainError as exc:
             # The one line is the input itself: its errors name ["input", field].
             for error in exc.errors if hasattr(exc, "errors") else [exc]:
-                if error.field and len(error.field) > 2 and error.field[:2] == ["input", "0"]:
+                if error.field and len(error.field) > 2 and error.field[:2] == ["input", 0]:
                     error.field = ["input", *error.field[2:]]
             return StockLevelPayload(stock_level=None, user_errors=user_errors(exc))
         return StockLevelPayload(stock_level=level, user_errors=[])
