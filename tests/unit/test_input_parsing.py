@@ -120,7 +120,7 @@ def test_every_bad_string_is_reported_with_its_path_in_order() -> None:
     assert [e.extensions["field"] for e in errors] == [  # type: ignore[index]
         ["a", 1],
         ["a", 3],
-        ["b", "deep", "0", "k\N{REPLACEMENT CHARACTER}"],
+        ["b", "deep", 0, "k\N{REPLACEMENT CHARACTER}"],
     ]
     assert errors[0].locations is not None  # the variable's definition in the document
     assert errors[2].message.startswith("Variable '$b' has invalid value at .deep[0].k")
