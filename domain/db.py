@@ -8,6 +8,7 @@ back on error; domain code below it never commits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from domain.faults import Fault, fault_of
 
 # Deterministic constraint names, so that alembic autogenerate and `alembic check`
 # compare like with like.
@@ -284,6 +287,8 @@ class UnitOfWork:
         try:
             if exc_type is None:
                 await self.session.commit()
+            elif exc is not None and await discard_if_broken(self.session, exc):
+                pass
             else:
                 await self.session.rollback()
         finally:
@@ -330,6 +335,18 @@ async def driver_connection(session: AsyncSession) -> Any:
     session.info[_DRIVER] = raw.driver_connection
     session.info[_LOCK_WAIT] = raw.info.get(_LOCK_WAIT)
     return raw.driver_connection
+
+
+async def discard_if_broken(session: AsyncSession, exc: BaseException) -> bool:
+    """If `exc` says the session's connection is lost or unusable, invalidate it (the
+    pool drops it rather than hand it out again) and say so. A connection a server
+    restart left mid-operation is not always seen as closed, and would fail the next
+    caller too."""
+    if fault_of(exc) is not Fault.UNAVAILABLE:
+        return False
+    with contextlib.suppress(Exception):  # already gone: nothing to give back
+        await session.invalidate()
+    return True
 
 
 def lock_wait(session: AsyncSession) -> float | None:

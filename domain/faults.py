@@ -4,7 +4,8 @@ API's retries and answers and by the worker's jobs.
 - `UNAVAILABLE`: the server cannot be reached or is going away (connection refused,
   lost or closed; shutting down, starting up; too many connections; a pool with no
   free connection in time). Trying again on a fresh connection, a little later, works
-  once it is back.
+  once it is back (the unit of work discards a connection that failed so: see
+  `discard_if_broken` in domain/db.py).
 - `CONFLICT`: serialization failure or deadlock. The transaction can simply run again.
 - `LOCK_TIMEOUT`: a lock was not granted within `lock_timeout`: another transaction
   holds what this one must change. Running again waits behind the same holder, so the
@@ -89,6 +90,10 @@ def fault_of(exc: BaseException) -> Fault | None:
         if isinstance(e, PoolTimeout):  # no pooled connection within pool_timeout
             return Fault.UNAVAILABLE
         if isinstance(e, asyncpg.exceptions.InterfaceError) and "closed" in str(e):
+            return Fault.UNAVAILABLE
+        # A connection left mid-operation by a lost server ("cannot switch to state ...;
+        # another operation is in progress"): unusable, but a fresh one works.
+        if isinstance(e, asyncpg.exceptions.InternalClientError) and "in progress" in str(e):
             return Fault.UNAVAILABLE
         # Refused, reset, unreachable; a connect or client-side command timeout.
         if isinstance(e, (ConnectionError, TimeoutError)) or (

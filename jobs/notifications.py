@@ -177,7 +177,10 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
     wait = limits.step_aside(server)
     if wait is not None:
         raise Retry(defer=wait)
-    async with statements(ctx) as conn:
+    # Claim and render in one transaction: if rendering fails (the database going away),
+    # the claim goes with it, rather than leave the row leased for nothing.
+    async with UnitOfWork(ctx["sessionmaker"]) as uow:
+        conn = await driver_connection(uow.session)
         attempt = await delivery.claim(conn, notification_id, lease_seconds=lease_seconds(config))
         if attempt is None:
             status = await delivery.state(conn, notification_id)

@@ -28,7 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from arq import Retry
 
-from domain.db import UnitOfWork, driver_connection
+from domain.db import UnitOfWork, discard_if_broken, driver_connection
 from domain.faults import backoff_seconds, is_transient
 
 log = logging.getLogger("oms.jobs")
@@ -165,7 +165,11 @@ async def statements(ctx: dict[str, Any]) -> AsyncIterator[Any]:
             yield await driver_connection(uow.session)
         return
     async with autocommit() as session:
-        yield await driver_connection(session)
+        try:
+            yield await driver_connection(session)
+        except Exception as exc:
+            await discard_if_broken(session, exc)
+            raise
 
 
 def destinations(ctx: dict[str, Any]) -> Destinations:

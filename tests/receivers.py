@@ -100,7 +100,11 @@ async def serving(**options: Any) -> AsyncIterator[Receiver]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     app = Receiver(port=sock.getsockname()[1], **options)
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    server = _Server(
+        uvicorn.Config(
+            app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        )
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     await asyncio.wait_for(server.listening.wait(), 10)
     try:
