@@ -47,6 +47,20 @@ RECONNECT_BACKOFF = (0.5, 5.0)  # first and longest wait between attempts, secon
 IDENTITY_CHECK_SECONDS = 2.0
 
 
+def lost_redis(error: BaseException) -> bool:
+    """Whether `error` is, or was raised while handling, a lost Redis connection: redis'
+    pipelines clean up after a reset connection and may fail with another error
+    whose context is the lost connection (seen in CI: the worker exited on one)."""
+    seen: BaseException | None = error
+    for _ in range(10):  # a chain is short; a cycle must not hang us
+        if seen is None:
+            return False
+        if isinstance(seen, REDIS_LOST):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class OmsWorker(Worker):
     """arq's worker, for which a job whose bookkeeping fails because Redis went away
     is not a failure of the worker (arq would end its loop on it): what the job did is
@@ -55,7 +69,9 @@ class OmsWorker(Worker):
     async def run_job(self, job_id: str, score: int) -> None:
         try:
             await super().run_job(job_id, score)
-        except REDIS_LOST as exc:
+        except Exception as exc:
+            if not lost_redis(exc):
+                raise
             log.warning("lost Redis around job %s: %s", job_id, exc)
 
 
@@ -151,7 +167,7 @@ class Runner:
         if error is None:  # a burst worker that ran out of jobs
             await self._close(worker)
             return False
-        if not isinstance(error, REDIS_LOST):
+        if not lost_redis(error):
             await self._close(worker)
             raise error
         log.warning("the worker lost Redis (%s: %s); reconnecting", type(error).__name__, error)
