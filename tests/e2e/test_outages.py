@@ -149,11 +149,6 @@ async def test_the_worker_rides_out_redis_stopped_and_restarted_empty(
     assert len({m["Message-ID"] for _, _, m in smtp.inbox.messages}) == orders
 
 
-@pytest.mark.xfail(
-    reason="issue 13, open: flaky on a 2-core machine loaded by other suites (failed in"
-    " fresh-clone runs on 2026-12-03 while other suites ran; passed in the full run)",
-    strict=False,
-)
 async def test_a_postgresql_restart_under_load_answers_json_503s_and_deliveries_resume(
     api: Api,
     world: World,
@@ -278,11 +273,6 @@ async def jobs_queued(redis_url: str, sessionmaker: Any) -> bool:
     return len(found) == 2 and all(found)
 
 
-@pytest.mark.xfail(
-    reason="issue 13, open: flaky on a 2-core machine loaded by other suites (failed in"
-    " fresh-clone runs on 2026-12-03 while other suites ran; passed in the full run)",
-    strict=False,
-)
 async def test_jobs_lost_with_a_redis_restarted_behind_the_workers_back_are_swept(
     api: Api,
     world: World,
