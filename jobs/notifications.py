@@ -50,6 +50,7 @@ from domain.notifications.service import Links, RenderedNotification, render
 from domain.outbound import destination
 from jobs.queue import ArqQueue
 from jobs.resilience import destinations, persist, retry_transient, statements
+from jobs.smtp_sessions import SmtpSessions
 
 log = logging.getLogger("oms.jobs.notifications")
 
@@ -138,7 +139,16 @@ def build_message(n: RenderedNotification, sender: str) -> EmailMessage:
     return msg
 
 
-async def deliver(config: SmtpConfig, message: EmailMessage) -> None:
+async def deliver(ctx: dict[str, Any], config: SmtpConfig, message: EmailMessage) -> None:
+    """Send over a session kept open by the worker (jobs/smtp_sessions.py); a job run
+    outside a worker (no `smtp_sessions` in its context) opens one of its own."""
+    kept: dict[SmtpConfig, SmtpSessions] | None = ctx.get("smtp_sessions")
+    if kept is not None:
+        sessions = kept.get(config)
+        if sessions is None:
+            sessions = kept[config] = SmtpSessions(config)
+        await sessions.send(message)
+        return
     await aiosmtplib.send(
         message,
         hostname=config.host,
@@ -194,7 +204,7 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
     error: BaseException | None = None
     async with limits.slot(server):
         try:
-            await deliver(config, build_message(rendered, mail_from()))
+            await deliver(ctx, config, build_message(rendered, mail_from()))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             error = exc
     give_up = error is not None and (_permanent(error) or attempt > len(RETRY_DELAYS))

@@ -69,9 +69,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["destinations"] = Destinations.from_env()
     ctx["webhook_http"] = webhook_http_client(ctx)
     ctx["webhook_http_guard"] = ctx["outbound"]
+    # SMTP sessions kept open between emails, per server (jobs/smtp_sessions.py).
+    ctx["smtp_sessions"] = {}
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    for sessions in ctx["smtp_sessions"].values():
+        await sessions.close()
     await ctx["webhook_http"].aclose()
     await ctx["bookkeeping_engine"].dispose()
     await ctx["engine"].dispose()
