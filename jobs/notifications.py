@@ -191,7 +191,9 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
     # the claim goes with it, rather than leave the row leased for nothing.
     async with UnitOfWork(ctx["sessionmaker"]) as uow:
         conn = await driver_connection(uow.session)
-        attempt = await delivery.claim(conn, notification_id, lease_seconds=lease_seconds(config))
+        attempt = await delivery.claim(
+            conn, notification_id, lease_seconds=lease_seconds(config), token=ctx.get("job_id")
+        )
         if attempt is None:
             status = await delivery.state(conn, notification_id)
             if status is None:

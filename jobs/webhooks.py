@@ -64,7 +64,9 @@ async def deliver_webhook(
         if wait is not None:
             raise Retry(defer=wait)
     async with statements(ctx) as conn:
-        attempt = await delivery.claim_delivery(conn, delivery_id, lease_seconds=LEASE_SECONDS)
+        attempt = await delivery.claim_delivery(
+            conn, delivery_id, lease_seconds=LEASE_SECONDS, token=ctx.get("job_id")
+        )
     if attempt is None:
         return "skipped"
 

@@ -27,22 +27,34 @@ def send_job(notification_id: int, attempts: int = 0) -> Job:
 
 
 async def claim(
-    conn: Any, notification_id: int, *, lease_seconds: float, tolerance_seconds: float = 1.0
+    conn: Any,
+    notification_id: int,
+    *,
+    lease_seconds: float,
+    tolerance_seconds: float = 1.0,
+    token: str | None = None,
 ) -> int | None:
     """Take a due PENDING notification for one attempt: the attempt's number, or None
-    (sent, failed, missing, not due, or being sent by another run)."""
+    (sent, failed, missing, not due, or being sent by another run). `token` names the
+    claimant (the job's id): the same job run again after its claim's answer was lost
+    takes the lease back as the same attempt (see webhooks' claim_delivery)."""
     return await conn.fetchval(
         """
         UPDATE notifications
-        SET attempts = attempts + 1,
+        SET attempts = attempts + CASE
+                WHEN next_attempt_at > clock_timestamp() + make_interval(secs => $2)
+                THEN 0 ELSE 1 END,
+            lease_token = $4,
             next_attempt_at = clock_timestamp() + make_interval(secs => $3)
         WHERE id = $1 AND status = 'PENDING'
-          AND next_attempt_at <= clock_timestamp() + make_interval(secs => $2)
+          AND (next_attempt_at <= clock_timestamp() + make_interval(secs => $2)
+               OR lease_token = $4)
         RETURNING attempts
         """,
         notification_id,
         tolerance_seconds,
         lease_seconds,
+        token,
     )
 
 

@@ -39,6 +39,8 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="PENDING")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # Who holds the lease (the arq job id of the attempt): see WebhookDelivery.lease_token.
+    lease_token: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = created_at_column()

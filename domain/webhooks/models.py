@@ -66,6 +66,9 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="PENDING")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column()
+    # Who holds the lease (the arq job id of the attempt): that job, run again after its
+    # claim's answer was lost, takes the lease back instead of waiting for it to expire.
+    lease_token: Mapped[str | None] = mapped_column(String(200))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column()

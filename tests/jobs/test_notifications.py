@@ -261,6 +261,26 @@ async def test_the_same_notification_run_twice_sends_one_email(
     assert len(inbox.messages) == 1
 
 
+async def test_a_job_whose_claim_answer_was_lost_takes_its_lease_back_when_run_again(
+    api: Api, world: World, sessionmaker: Any, job_ctx: dict[str, Any], inbox: Inbox
+) -> None:
+    await place_order(api, world)
+    await relayed(sessionmaker, None, 1)
+    [n] = await notifications(sessionmaker)
+    # Job "send-1" claimed the row, but the answer was lost (the database restarting).
+    async with UnitOfWork(sessionmaker) as uow:
+        attempt = await jn.delivery.claim(
+            await driver_connection(uow.session), n["id"], lease_seconds=120, token="send-1"
+        )
+    assert attempt == 1
+    assert await jn.send_notification({**job_ctx, "job_id": "send-2"}, n["id"]) == "BUSY"
+    # The same job, run again by arq, takes its lease back at once: the same attempt.
+    assert await jn.send_notification({**job_ctx, "job_id": "send-1"}, n["id"]) == "SENT"
+    assert len(inbox.messages) == 1
+    [n] = await notifications(sessionmaker)
+    assert (n["status"], n["attempts"]) == ("SENT", 1)
+
+
 async def test_two_concurrent_runs_of_a_pending_notification_send_one_email(
     api: Api, world: World, sessionmaker: Any, job_ctx: dict[str, Any], inbox: Inbox
 ) -> None:

@@ -485,6 +485,36 @@ async def test_an_attempt_whose_worker_died_is_retried_after_its_lease(
     assert (d["status"], d["attempts"]) == ("DELIVERED", 2)
 
 
+async def test_a_job_whose_claim_answer_was_lost_takes_its_lease_back_when_run_again(
+    api: Api,
+    world: World,
+    sessionmaker: Any,
+    job_ctx: dict[str, Any],
+    receiver: Receiver,
+) -> None:
+    await subscribe(api, world.admin, receiver.url(), ["ORDER_PLACED"])
+    await place_order(api, world)
+    await relay_once(sessionmaker, None, patience=10)
+    [d] = await deliveries(sessionmaker)
+
+    # The claim of job "deliver-1" commits, but its answer never reaches the job (the
+    # database restarting): the job fails and arq runs it again, under the same id.
+    async with UnitOfWork(sessionmaker) as uow:
+        claimed = await webhook_delivery.claim_delivery(
+            await driver_connection(uow.session), d["id"], lease_seconds=90, token="deliver-1"
+        )
+    assert claimed is not None and claimed.number == 1
+    # Another job (a sweep's, a replay's) still finds the row leased...
+    assert await deliver_webhook({**job_ctx, "job_id": "deliver-2"}, d["id"]) == "skipped"
+    # ...the same job takes it back at once, as the same attempt, and sends it.
+    assert await deliver_webhook({**job_ctx, "job_id": "deliver-1"}, d["id"]) == "delivered"
+    assert len(receiver.requests) == 1
+    [d] = await deliveries(sessionmaker)
+    assert (d["status"], d["attempts"]) == ("DELIVERED", 1)
+    # Once delivered, the token takes nothing back.
+    assert await deliver_webhook({**job_ctx, "job_id": "deliver-1"}, d["id"]) == "skipped"
+
+
 async def test_a_delivery_of_a_subscription_deleted_meanwhile_is_given_up(
     api: Api, world: World, sessionmaker: Any, job_ctx: dict[str, Any], receiver: Receiver
 ) -> None:
