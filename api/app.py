@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import documents
+from api.access_log import AccessLogMiddleware, AccessLogSettings
 from api.auth import Authenticator
 from api.eventhub import EventHub
 from api.graphql_view import GRAPHIQL_ASSETS, OmsGraphQL
@@ -48,8 +50,8 @@ log = logging.getLogger("oms.http")
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (or keeps the caller's X-Request-Id), logs one line per
-    request, and returns the id so a client can quote it."""
+    """Gives every request an id (or keeps the caller's X-Request-Id) and returns it, so
+    a client can quote it (the access log, api/access_log.py, writes it down)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,13 +64,9 @@ class RequestIdMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -76,16 +74,6 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if scope["type"] == "http" and log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "request",
-                    extra={
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
             request_id_var.reset(token)
 
 
@@ -273,6 +261,8 @@ def create_app(
         max_sockets_per_credential=settings.max_sockets_per_credential,
         ide_authorization=None if settings.production else f"Bearer {_ide_key(settings)}",
     )
+    access_log = AccessLogSettings.from_env(os.environ)
+    view.access_log = access_log
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -318,5 +308,7 @@ def create_app(
     )
     app.add_middleware(OutageAnswers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Inside the request id's middleware, so that each access log line carries it.
+    app.add_middleware(AccessLogMiddleware, settings=access_log)
     app.add_middleware(RequestIdMiddleware)
     return app

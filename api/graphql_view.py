@@ -27,6 +27,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from api.access_log import AccessLogSettings
 from api.auth import Authenticated, Authenticator, InvalidCredential
 from api.graphql_request import (
     GRAPHQL_RESPONSE_JSON,
@@ -154,6 +155,8 @@ class OmsGraphQL(GraphQL):
         self.services = services
         self.authenticator = authenticator
         self.sockets = SocketCap(max_sockets_per_credential)
+        # What the WebSocket handler writes to the access log (set by create_app).
+        self.access_log: AccessLogSettings | None = None
         # GraphiQL (development only) opens with this credential in its headers.
         self.ide_authorization = ide_authorization
 

@@ -7,6 +7,8 @@ is said above (see the view, api/graphql_view.py, which uses them).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol, cast
 
@@ -23,7 +25,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from api.access_log import log_websocket_operation
 from domain.access.principal import Principal, Role
+from schema import observed
 from schema.input_guard import bad_operation_name, text_problem
 
 TOO_MANY_CONNECTIONS = 4429
@@ -103,6 +107,10 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """strawberry's graphql-transport-ws handler, with the changes said above."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._results: dict[str, int] = {}  # `next` messages per operation (access log)
+
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
         # strawberry closes the whole socket (4400) on a syntax error or an operation it
@@ -159,3 +167,31 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             )
             return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Any) -> None:
+        """strawberry's, with the operation's access log line when it ends."""
+        seen, token = observed.begin()
+        started = time.perf_counter()
+        outcome = "complete"
+        try:
+            await super().run_operation(operation)
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            observed.end(token)
+            results = self._results.pop(operation.id, 0)
+            settings = getattr(self.view, "access_log", None)
+            if settings is not None:
+                principal = getattr(self.context, "principal", None)
+                log_websocket_operation(
+                    settings, principal, operation.id, seen, started, results, outcome
+                )
+
+    async def send_message(self, message: Any) -> None:
+        if message.get("type") == "next":
+            self._results[message["id"]] = self._results.get(message["id"], 0) + 1
+        await super().send_message(message)

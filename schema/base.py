@@ -18,6 +18,7 @@ from domain.access.principal import AccessDenied, Principal, Role
 from domain.errors import DomainError, ValidationFailed
 from domain.global_ids import global_id
 from domain.money import Money as DomainMoney
+from schema import observed
 from schema.context import Context
 from schema.inputs import direct_input
 
@@ -78,6 +79,9 @@ class UserError:
         graphql_type=list[PathSegment] | None,
     )
     message: str = strawberry.field(description="What went wrong, for people.")
+
+    def __post_init__(self) -> None:
+        observed.user_error(self.code)  # for the access log (schema/observed.py)
 
 
 def user_errors(exc: DomainError) -> list[UserError]:

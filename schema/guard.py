@@ -17,6 +17,7 @@ from graphql import ExecutionResult, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
 from domain.access.principal import Role
+from schema import observed
 from schema.analysis import operations
 from schema.document_checks import anonymous_errors, list_cap_errors, shape_errors
 from schema.input_guard import bad_text_in_variables, type_variable_errors
@@ -73,6 +74,12 @@ class OperationGuard(SchemaExtension):
             ec.graphql_document = _STAND_IN
         ec.parse_options["max_tokens"] = ANONYMOUS_MAX_TOKENS if anonymous else MAX_TOKENS
         yield
+        seen = observed.current()
+        if seen is not None:
+            result = ec.result
+            found = ec.pre_execution_errors or (result.errors if result is not None else None)
+            if found:
+                observed.errors([str((e.extensions or {}).get("code") or "ERROR") for e in found])
 
     async def on_validate(self) -> AsyncIterator[None]:
         ec = self.execution_context
@@ -83,6 +90,11 @@ class OperationGuard(SchemaExtension):
         assert ec.graphql_document is not None
         document = ec.graphql_document
         query = ec.query or ""
+        seen = observed.current()
+        if seen is not None:
+            for op in operations(document, ec.operation_name)[:1]:
+                seen.operation_type = op.operation.value
+                seen.operation_name = op.name.value if op.name else None
         found, cost = shape_errors(document, query, ec.operation_name, ec.variables)
         errors = list(found)
         if not errors and self._anonymous():
@@ -99,6 +111,8 @@ class OperationGuard(SchemaExtension):
             errors = bad_text_in_variables(ec.variables, document, ec.operation_name)
         if not errors:
             self.cost = cost
+            if seen is not None:
+                seen.cost = cost
             if cost > MAX_COST:
                 errors.append(
                     GraphQLError(
