@@ -26,9 +26,7 @@ def access(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     """The access lines as the JSON log writes them."""
     formatter = JsonFormatter()
-    return [
-        json.loads(formatter.format(r)) for r in caplog.records if r.name == "oms.access"
-    ]
+    return [json.loads(formatter.format(r)) for r in caplog.records if r.name == "oms.access"]
 
 
 async def test_a_placement_is_one_line_with_who_what_and_how_long(
