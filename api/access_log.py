@@ -24,6 +24,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import request_id_var
+from domain import metrics
 from domain.access.principal import Principal
 from schema import observed
 from schema.observed import Observed
@@ -93,6 +94,34 @@ def _operation_fields(seen: Observed) -> dict[str, Any]:
     return entry
 
 
+# Paths with a label of their own in oms_http_responses_total; others are `other`.
+_KNOWN_PATHS = ("/graphql", "/healthz", "/readyz", "/metrics", "/graphiql")
+_KNOWN_PREFIXES = ("/documents/", "/graphiql-assets/")
+
+
+def path_label(path: str) -> str:
+    if path in _KNOWN_PATHS:
+        return path
+    for prefix in _KNOWN_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "*"
+    return "other"
+
+
+def count_operation(transport: str, seen: Observed, elapsed: float | None = None) -> None:
+    """The operation's metrics (domain/metrics.py), whatever the log writes."""
+    for code in seen.errors:
+        metrics.ERRORS.labels(code).inc()
+    for code in seen.user_errors:
+        metrics.USER_ERRORS.labels(code).inc()
+    if seen.operation_type is None:
+        return
+    name = metrics.operation_label(seen.operation_name)
+    metrics.OPERATIONS.labels(transport, seen.operation_type, name).inc()
+    if elapsed is not None:
+        metrics.OPERATION_SECONDS.labels(seen.operation_type, name).observe(elapsed)
+
+
 class AccessLogMiddleware:
     """Writes the HTTP requests' lines (inside RequestIdMiddleware, whose id they carry).
     WebSocket operations are written by the WebSocket handler (api/websocket.py)."""
@@ -102,7 +131,7 @@ class AccessLogMiddleware:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.settings.mode == "off":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -132,6 +161,9 @@ class AccessLogMiddleware:
             raise
         finally:
             observed.end(token)
+            elapsed = time.perf_counter() - started
+            metrics.HTTP_RESPONSES.labels(path_label(scope.get("path") or ""), str(status)).inc()
+            count_operation("http", seen, elapsed)
             failed = status >= 400 or bool(seen.errors) or bool(seen.user_errors)
             if self.settings.wanted(failed):
                 auth = (scope.get("state") or {}).get("auth")
@@ -141,7 +173,7 @@ class AccessLogMiddleware:
                     "method": scope.get("method"),
                     "path": scope.get("path"),
                     "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "ms": round(elapsed * 1000, 2),
                     "bytes_in": bytes_in,
                     "bytes_out": bytes_out,
                     "principal": who(getattr(auth, "principal", None)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
@@ -29,9 +30,11 @@ from api.eventhub import EventHub
 from api.graphql_view import GRAPHIQL_ASSETS, OmsGraphQL
 from api.health import OutageAnswers, readiness, server_error
 from api.logs import request_id_var
+from api.metrics_endpoint import MetricsEndpoint, sample_pools_forever
 from api.payments import DevelopmentRefunds
 from api.ratelimit import CostBudget
 from api.settings import Settings
+from domain import metrics
 from domain.db import (
     asyncpg_dsn,
     create_engine,
@@ -170,6 +173,7 @@ def _log_long_gc_pause(phase: str, info: dict[str, int]) -> None:
         _gc_started = time.perf_counter()
         return
     paused = time.perf_counter() - _gc_started
+    metrics.GC_PAUSE_SECONDS.labels(str(info["generation"])).observe(paused)
     if paused >= GC_PAUSE_WARNING_SECONDS:
         logging.getLogger("oms.gc").warning(
             "garbage collection paused the process %.0f ms (generation %d, %d collected)",
@@ -263,6 +267,7 @@ def create_app(
     )
     access_log = AccessLogSettings.from_env(os.environ)
     view.access_log = access_log
+    metrics_endpoint = MetricsEndpoint(read_engine, os.environ)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -279,9 +284,11 @@ def create_app(
         gc.collect()
         gc.freeze()
         tune_garbage_collector()
+        pools = asyncio.create_task(sample_pools_forever({"write": engine, "read": read_engine}))
         try:
             yield
         finally:
+            pools.cancel()
             await hub.stop()
             await budget.close()
             await redis.aclose()
@@ -299,6 +306,7 @@ def create_app(
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint.respond),
             *documents.ROUTES,
         ],
         lifespan=lifespan,

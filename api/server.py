@@ -15,8 +15,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from typing import Any
 
@@ -76,9 +78,38 @@ def _serve_one(host: str, port: int, log_level: str, log_json: bool) -> None:
     uvicorn.Server(uvicorn.Config(APP, **uvicorn_options())).run(sockets=[sock])
 
 
+def _shared_metrics_directory() -> tuple[str, bool]:
+    """Where the API processes write their metrics for /metrics to add up
+    (prometheus-client's multiprocess mode): PROMETHEUS_MULTIPROC_DIR if set, else a
+    fresh directory of this supervisor's. Set before the children start, since they
+    read it when they define their metrics. Returns it, and whether it is ours."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in os.listdir(given):  # figures of processes of an earlier run
+            if stale.endswith(".db"):
+                os.unlink(os.path.join(given, stale))
+        return given, False
+    directory = tempfile.mkdtemp(prefix="oms-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory, True
+
+
+def _exit_code(process: multiprocessing.process.BaseProcess) -> int | None:
+    if process.is_alive():
+        return None
+    if process.pid is not None:
+        # Its live gauges (sockets open, pool in use) no longer count.
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(process.pid)
+    return process.exitcode
+
+
 def _supervise(host: str, port: int, workers: int, log_level: str, log_json: bool) -> None:
     context = multiprocessing.get_context("spawn")
     stopping = False
+    metrics_directory, ours = _shared_metrics_directory()
 
     def start() -> multiprocessing.process.BaseProcess:
         process = context.Process(
@@ -95,10 +126,7 @@ def _supervise(host: str, port: int, workers: int, log_level: str, log_json: boo
     signal.signal(signal.SIGTERM, stop)
     # One that dies is started again, after a delay that grows while it keeps dying
     # (database unreachable at startup...): api/supervise.py.
-    children = [
-        Child(f"API process {i + 1}", start, lambda p: None if p.is_alive() else p.exitcode)
-        for i in range(workers)
-    ]
+    children = [Child(f"API process {i + 1}", start, _exit_code) for i in range(workers)]
     for child in children:
         child.launch(time.monotonic())
     log.info("serving on %s:%d with %d processes", host, port, workers)
@@ -118,3 +146,5 @@ def _supervise(host: str, port: int, workers: int, log_level: str, log_json: boo
         if process.is_alive():
             process.kill()
             process.join()
+    if ours:
+        shutil.rmtree(metrics_directory, ignore_errors=True)

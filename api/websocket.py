@@ -25,7 +25,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from api.access_log import log_websocket_operation
+from api.access_log import count_operation, log_websocket_operation
+from domain import metrics
 from domain.access.principal import Principal, Role
 from schema import observed
 from schema.input_guard import bad_operation_name, text_problem
@@ -64,6 +65,7 @@ class SocketCap:
             return False
         self._open[credential] = count + 1
         scope.setdefault("state", {})[_COUNTED_AS] = credential
+        metrics.WEBSOCKETS.inc()
         return True
 
     def release(self, scope: MutableMapping[str, Any]) -> None:
@@ -71,6 +73,7 @@ class SocketCap:
         credential = scope.get("state", {}).pop(_COUNTED_AS, None)
         if credential is None:
             return
+        metrics.WEBSOCKETS.dec()
         count = self._open.get(credential, 0) - 1
         if count > 0:
             self._open[credential] = count
@@ -173,6 +176,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         seen, token = observed.begin()
         started = time.perf_counter()
         outcome = "complete"
+        metrics.SUBSCRIPTIONS.inc()
         try:
             await super().run_operation(operation)
         except asyncio.CancelledError:
@@ -183,6 +187,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             raise
         finally:
             observed.end(token)
+            metrics.SUBSCRIPTIONS.dec()
+            count_operation("websocket", seen)
             results = self._results.pop(operation.id, 0)
             settings = getattr(self.view, "access_log", None)
             if settings is not None:

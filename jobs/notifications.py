@@ -43,6 +43,7 @@ import aiosmtplib
 from arq import Retry, cron
 from arq.worker import func
 
+from domain import metrics
 from domain.db import UnitOfWork, driver_connection
 from domain.notifications import delivery
 from domain.notifications.delivery import SEND_JOB, send_job
@@ -223,6 +224,8 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> str:
             )
 
     await persist(record)
+    outcome = "delivered" if error is None else "retrying" if retry_in is not None else "dead"
+    metrics.DELIVERIES.labels("email", outcome).inc()
     if error is None:
         log.info(
             "notification sent", extra={"notification_id": notification_id, "kind": rendered.kind}

@@ -19,15 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+import os
 import signal
+import time
 from typing import Any
 
 import uvloop
+from arq import Retry
 from arq.connections import RedisSettings, create_pool
-from arq.worker import Worker, get_kwargs
+from arq.worker import Function, Worker, func, get_kwargs
+from prometheus_client import start_http_server
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from domain import metrics
 
 log = logging.getLogger("oms.worker")
 
@@ -75,6 +82,51 @@ class OmsWorker(Worker):
             log.warning("lost Redis around job %s: %s", job_id, exc)
 
 
+def _timed(name: str, coroutine: Any) -> Any:
+    """The job function, its run time and failures counted (domain/metrics.py)."""
+
+    @functools.wraps(coroutine)
+    async def job(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await coroutine(*args, **kwargs)
+        except Retry:
+            raise  # asked to run again later: not a failure
+        except BaseException:
+            metrics.JOB_FAILURES.labels(name).inc()
+            raise
+        finally:
+            metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+    return job
+
+
+def _with_metrics(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Every function and cron job of the worker, timed."""
+    functions = [
+        dataclasses.replace(f, coroutine=_timed(f.name, f.coroutine))
+        for f in (
+            g if isinstance(g, Function) else func(g) for g in arguments.get("functions") or []
+        )
+    ]
+    crons = [
+        dataclasses.replace(c, coroutine=_timed(c.name, c.coroutine))
+        for c in arguments.get("cron_jobs") or []
+    ]
+    return {**arguments, "functions": functions, "cron_jobs": crons}
+
+
+def serve_metrics(address: str | None) -> None:
+    """OMS_WORKER_METRICS_ADDRESS (`host:port`, e.g. 127.0.0.1:9464): where the worker
+    answers Prometheus' scrapes, on a port of its own (nothing else listens in a
+    worker); unset, it does not."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1")
+    log.info("worker metrics on http://%s:%s/metrics", host or "127.0.0.1", port)
+
+
 def _fresh(settings: dict[str, Any]) -> dict[str, Any]:
     """Worker arguments whose crons start afresh: a cron remembers its next run on its
     object, and a new worker must run the `run_at_startup` ones (the sweeps) again."""
@@ -102,7 +154,7 @@ class Runner:
     """Runs arq workers one after another until `stop` is set."""
 
     def __init__(self, settings: Any, stop: asyncio.Event) -> None:
-        arguments: dict[str, Any] = dict(get_kwargs(settings))
+        arguments: dict[str, Any] = _with_metrics(dict(get_kwargs(settings)))
         self.startup = arguments.pop("on_startup", None)
         self.shutdown = arguments.pop("on_shutdown", None)
         self.redis_settings: RedisSettings = arguments.get("redis_settings") or RedisSettings()
@@ -220,6 +272,7 @@ def run(settings: Any) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        serve_metrics(os.environ.get("OMS_WORKER_METRICS_ADDRESS", "").strip() or None)
         await Runner(settings, stop).run()
 
     # uvloop, as the API: its socket writes cost a fraction of asyncio's, and a worker

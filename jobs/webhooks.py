@@ -17,6 +17,7 @@ import httpx
 from arq import Retry, cron
 from arq.worker import func
 
+from domain import metrics
 from domain.db import UnitOfWork, driver_connection
 from domain.outbound import destination as outbound_destination
 from domain.webhooks import delivery
@@ -110,6 +111,8 @@ async def deliver_webhook(
             )
 
     recorded = await persist(record)
+    outcome = "delivered" if error is None else "retrying" if retry_in is not None else "dead"
+    metrics.DELIVERIES.labels("webhook", outcome).inc()
     if error is None:
         return "delivered"
     log.info(
