@@ -28,7 +28,7 @@ from api.access_log import AccessLogMiddleware, AccessLogSettings
 from api.auth import Authenticator
 from api.eventhub import EventHub
 from api.graphql_view import GRAPHIQL_ASSETS, OmsGraphQL
-from api.health import OutageAnswers, readiness, server_error
+from api.health import OutageAnswers, OutboxLimits, readiness, server_error
 from api.logs import request_id_var
 from api.metrics_endpoint import MetricsEndpoint, sample_pools_forever
 from api.payments import DevelopmentRefunds
@@ -266,6 +266,7 @@ def create_app(
         ide_authorization=None if settings.production else f"Bearer {_ide_key(settings)}",
     )
     access_log = AccessLogSettings.from_env(os.environ)
+    outbox_limits = OutboxLimits.from_env(os.environ)
     view.access_log = access_log
     metrics_endpoint = MetricsEndpoint(read_engine, os.environ)
 
@@ -273,7 +274,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
-        return await readiness(engine, redis, hub)
+        return await readiness(engine, redis, hub, outbox_limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

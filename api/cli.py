@@ -9,6 +9,7 @@ oms migrate             apply database migrations
 oms seed                load the demo data set
 oms create-api-key      create an API key and print its secret once
 oms schema              print the GraphQL SDL
+oms doctor              configuration, connectivity, migrations, backlogs and lag
 """
 
 from __future__ import annotations
@@ -142,6 +143,12 @@ def cmd_inventory_check(args: argparse.Namespace, settings: Settings) -> None:
     sys.exit(f"{len(gaps)} stock levels differ from their ledger")
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> None:
+    from api import doctor
+
+    sys.exit(doctor.run(settings))
+
+
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> None:
     from schema.root import build_schema
 
@@ -194,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     inv = p.add_subparsers(dest="inventory_command", required=True)
     q = inv.add_parser("check", help="report stock levels that differ from their ledger")
     q.set_defaults(fn=cmd_inventory_check)
+
+    p = sub.add_parser(
+        "doctor", help="configuration, connectivity, migrations, backlogs and lag, on one screen"
+    )
+    p.set_defaults(fn=cmd_doctor)
 
     p = sub.add_parser("schema", help="print the GraphQL SDL")
     p.set_defaults(fn=cmd_schema)

@@ -10,8 +10,15 @@ want of one.
 - `events` (this process's LISTEN connection) lost: live subscriptions lag until it
   reconnects (the event hub does so by itself).
 
-Anything but `postgres` makes the service `"degraded"`, still 200: taking the API out
-of a load balancer would not bring Redis or the worker back.
+- `migrations`: `behind` (the database lacks migrations this code needs) is 503 for
+  this process; `ahead` (a newer deployment migrated further) is degraded, still 200;
+- `outbox`: committed events not yet relayed, and the age of the oldest; `lagging`
+  past OMS_READY_OUTBOX_MAX_AGE_SECONDS (60 s): degraded. With
+  OMS_READY_OUTBOX_FAIL_SECONDS set, 503 past that age (off by default).
+
+Anything else makes the service `"degraded"`, still 200: taking the API out of a load
+balancer would not bring Redis or the worker back, nor relay events faster, and would
+stop checkouts for want of webhooks.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,6 +38,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.eventhub import EventHub
 from api.logs import request_id_var
+from api.migration_state import compare, database_revisions, scripts
+from domain.events.backlog import unrelayed
 from schema.errors import retryable
 
 log = logging.getLogger("oms.http")
@@ -45,6 +55,8 @@ IMPACT = {
     " PostgreSQL until it returns (nothing is lost); rate limits are counted per process",
     "worker": "webhooks, emails and channel publishing wait in PostgreSQL until a worker runs",
     "events": "live subscriptions of this process lag until its listener reconnects",
+    "outbox": "webhooks, emails, channel stock and live subscriptions are behind by the"
+    " oldest event's age: the relay is not keeping up or not running",
 }
 
 
@@ -69,10 +81,29 @@ async def _timed(check: Any) -> tuple[float, BaseException | None, Any]:
     return time.perf_counter() - started, None, value
 
 
-async def readiness(engine: AsyncEngine, redis: Redis, hub: EventHub) -> JSONResponse:
+@dataclass(frozen=True)
+class OutboxLimits:
+    lagging_seconds: float = 60.0
+    fail_seconds: float | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> OutboxLimits:
+        lagging = float(environ.get("OMS_READY_OUTBOX_MAX_AGE_SECONDS") or 60)
+        fail = (environ.get("OMS_READY_OUTBOX_FAIL_SECONDS") or "").strip()
+        return cls(lagging, float(fail) if fail else None)
+
+
+async def readiness(
+    engine: AsyncEngine, redis: Redis, hub: EventHub, limits: OutboxLimits | None = None
+) -> JSONResponse:
+    limits = limits or OutboxLimits()
+    found: dict[str, Any] = {}
+
     async def ping_postgres() -> None:
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            raw = (await conn.get_raw_connection()).driver_connection
+            found["migrations"] = compare(await database_revisions(raw), scripts())
+            found["outbox"] = await unrelayed(raw)
 
     (pg_s, pg_error, _), (redis_s, redis_error, _) = await asyncio.gather(
         _timed(ping_postgres()), _timed(redis.ping())
@@ -96,7 +127,22 @@ async def readiness(engine: AsyncEngine, redis: Redis, hub: EventHub) -> JSONRes
             {"status": "ok"} if error is None and beat else _failed("worker", error, "missing")
         )
     checks["events"] = {"status": "ok"} if hub.listening else _failed("events", None)
-    if checks["postgres"]["status"] != "ok":
+    failing = False
+    if "migrations" in found:
+        checks["migrations"] = found["migrations"]
+        failing = found["migrations"]["status"] == "behind"
+    if "outbox" in found:
+        count, age = found["outbox"]
+        lagging = age > limits.lagging_seconds
+        checks["outbox"] = {
+            "status": "lagging" if lagging else "ok",
+            "unrelayed": count,
+            "oldest_age_seconds": round(age, 1),
+        }
+        if lagging:
+            checks["outbox"]["impact"] = IMPACT["outbox"]
+        failing = failing or (limits.fail_seconds is not None and age > limits.fail_seconds)
+    if checks["postgres"]["status"] != "ok" or failing:
         status, code = "unavailable", 503
     elif any(c["status"] != "ok" for c in checks.values()):
         status, code = "degraded", 200

@@ -21,3 +21,32 @@ async def unrelayed(conn: Any) -> tuple[int, float]:
         COUNT_CAP,
     )
     return int(row["n"]), max(0.0, float(row["age"]))
+
+
+async def deliveries_owed(conn: Any) -> dict[str, dict[str, float]]:
+    """Webhook deliveries and emails still to make: how many are due now, the age of
+    the oldest due one, and how many were given up in the last 24 hours."""
+    found: dict[str, dict[str, float]] = {}
+    for kind, table, given_up in (
+        ("webhooks", "webhook_deliveries", "DEAD"),
+        ("emails", "notifications", "FAILED"),
+    ):
+        row = await conn.fetchrow(
+            f"""
+            SELECT
+              (SELECT count(*) FROM {table}
+               WHERE status = 'PENDING' AND next_attempt_at <= clock_timestamp()) AS due,
+              (SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(next_attempt_at)), 0)
+               FROM {table}
+               WHERE status = 'PENDING' AND next_attempt_at <= clock_timestamp()) AS oldest,
+              (SELECT count(*) FROM {table}
+               WHERE status = $1 AND created_at > clock_timestamp() - interval '1 day') AS lost
+            """,
+            given_up,
+        )
+        found[kind] = {
+            "due": int(row["due"]),
+            "oldest_due_seconds": max(0.0, float(row["oldest"])),
+            "given_up_last_day": int(row["lost"]),
+        }
+    return found

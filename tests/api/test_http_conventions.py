@@ -470,7 +470,9 @@ async def test_healthz_and_readyz(api: Api) -> None:
     assert ready.status_code == 200
     body = ready.json()
     deps = body["dependencies"]
-    assert set(deps) == {"postgres", "redis", "worker", "events"}
+    assert set(deps) == {"postgres", "redis", "worker", "events", "migrations", "outbox"}
+    assert deps["migrations"]["status"] == "ok" and deps["migrations"]["at"]
+    assert deps["outbox"]["status"] == "ok" and deps["outbox"]["unrelayed"] >= 0
     assert (deps["postgres"]["status"], deps["redis"]["status"], deps["events"]["status"]) == (
         "ok",
         "ok",
