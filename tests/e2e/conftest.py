@@ -32,12 +32,12 @@ def environment(servers: dict[str, str], **env: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    def __init__(self, servers: dict[str, str], **env: str) -> None:
+    def __init__(self, servers: dict[str, str], *, bind: str = "127.0.0.1", **env: str) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
+        self.url = f"http://{bind}:{self.port}"
+        self.ws_url = f"ws://{bind}:{self.port}/graphql"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "api", "serve", "--host", bind, "--port", str(self.port)],
             env=environment(servers, **env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
