@@ -24,6 +24,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import request_id_var
+from api.tracing import name_operation
 from domain import metrics
 from domain.access.principal import Principal
 from schema import observed
@@ -149,6 +150,9 @@ class AccessLogMiddleware:
             nonlocal status, bytes_out
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Now, not when the request is done: the tracing middleware ends the
+                # request's span with the response's last byte.
+                name_operation(seen.operation_type, seen.operation_name, seen.cost)
             elif message["type"] == "http.response.body":
                 bytes_out += len(message.get("body", b""))
             await send(message)

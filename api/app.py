@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import documents
+from api import documents, tracing
 from api.access_log import AccessLogMiddleware, AccessLogSettings
 from api.auth import Authenticator
 from api.eventhub import EventHub
@@ -320,4 +320,8 @@ def create_app(
     # Inside the request id's middleware, so that each access log line carries it.
     app.add_middleware(AccessLogMiddleware, settings=access_log)
     app.add_middleware(RequestIdMiddleware)
+    if tracing.configure("oms-api"):
+        # Outermost: the request's span covers everything, and is the current span
+        # while the access log names it after the GraphQL operation.
+        app.add_middleware(tracing.asgi_middleware(), excluded_urls="healthz,readyz,metrics")
     return app

@@ -80,7 +80,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     # Jobs read their configuration from the environment: the key that signs the label
     # links of emails is the API's (in development, the generated one).
     os.environ.setdefault("OMS_SECRET_KEY", settings.signing_key())
+    from api import tracing
     from jobs.worker import WorkerSettings
+
+    tracing.configure("oms-worker")
 
     run(WorkerSettings)
 

@@ -9,6 +9,7 @@ import sys
 import traceback
 
 import orjson
+from opentelemetry import trace
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -32,6 +33,9 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # tracing on (api/tracing.py): the line leads to its trace
+            entry["trace_id"] = format(span.trace_id, "032x")
         for key, value in vars(record).items():
             if key not in _STANDARD and key != "request_id" and not key.startswith("_"):
                 entry[key] = value

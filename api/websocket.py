@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 
 import orjson
 from graphql import GraphQLError
+from opentelemetry import trace
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -26,6 +27,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from api.access_log import count_operation, log_websocket_operation
+from api.tracing import name_operation
 from domain import metrics
 from domain.access.principal import Principal, Role
 from schema import observed
@@ -48,6 +50,9 @@ class Unavailable(Exception):
 
 class TooManySockets(Exception):
     """The credential already has as many open sockets as this process allows."""
+
+
+_tracer = trace.get_tracer("oms.websocket")
 
 
 class SocketCap:
@@ -172,30 +177,36 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Any) -> None:
-        """strawberry's, with the operation's access log line when it ends."""
-        seen, token = observed.begin()
-        started = time.perf_counter()
-        outcome = "complete"
-        metrics.SUBSCRIPTIONS.inc()
-        try:
-            await super().run_operation(operation)
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        except Exception:
-            outcome = "error"
-            raise
-        finally:
-            observed.end(token)
-            metrics.SUBSCRIPTIONS.dec()
-            count_operation("websocket", seen)
-            results = self._results.pop(operation.id, 0)
-            settings = getattr(self.view, "access_log", None)
-            if settings is not None:
-                principal = getattr(self.context, "principal", None)
-                log_websocket_operation(
-                    settings, principal, operation.id, seen, started, results, outcome
-                )
+        """strawberry's, in a span of its own (with tracing on), with its metrics and
+        its access log line when it ends."""
+        with _tracer.start_as_current_span("graphql websocket operation"):
+            seen, token = observed.begin()
+            started = time.perf_counter()
+            outcome = "complete"
+            metrics.SUBSCRIPTIONS.inc()
+            try:
+                await super().run_operation(operation)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            except Exception:
+                outcome = "error"
+                raise
+            finally:
+                observed.end(token)
+                metrics.SUBSCRIPTIONS.dec()
+                name_operation(seen.operation_type, seen.operation_name, seen.cost)
+                count_operation("websocket", seen)
+                self._log(operation.id, seen, started, outcome)
+
+    def _log(self, operation_id: str, seen: Any, started: float, outcome: str) -> None:
+        results = self._results.pop(operation_id, 0)
+        settings = getattr(self.view, "access_log", None)
+        if settings is not None:
+            principal = getattr(self.context, "principal", None)
+            log_websocket_operation(
+                settings, principal, operation_id, seen, started, results, outcome
+            )
 
     async def send_message(self, message: Any) -> None:
         if message.get("type") == "next":

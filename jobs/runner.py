@@ -30,6 +30,7 @@ import uvloop
 from arq import Retry
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Function, Worker, func, get_kwargs
+from opentelemetry import trace
 from prometheus_client import start_http_server
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -37,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from domain import metrics
 
 log = logging.getLogger("oms.worker")
+_tracer = trace.get_tracer("oms.worker")
 
 # What losing Redis looks like from arq's calls (a refused or reset connection, a read
 # that times out, arq's own connect giving up).
@@ -88,15 +90,17 @@ def _timed(name: str, coroutine: Any) -> Any:
     @functools.wraps(coroutine)
     async def job(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        try:
-            return await coroutine(*args, **kwargs)
-        except Retry:
-            raise  # asked to run again later: not a failure
-        except BaseException:
-            metrics.JOB_FAILURES.labels(name).inc()
-            raise
-        finally:
-            metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+        with _tracer.start_as_current_span(f"job {name}", record_exception=False) as span:
+            try:
+                return await coroutine(*args, **kwargs)
+            except Retry:
+                raise  # asked to run again later: not a failure
+            except BaseException as exc:
+                metrics.JOB_FAILURES.labels(name).inc()
+                span.record_exception(exc)
+                raise
+            finally:
+                metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
 
     return job
 

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 
 from graphql import GraphQLError
+from opentelemetry import trace
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
@@ -110,4 +111,12 @@ class MaskUnexpectedErrors(MaskErrors):
         )
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL", "requestId": request_id}
+        traced = _trace_id()
+        if traced is not None:  # with tracing on: the trace of the failed request
+            masked.extensions["traceId"] = traced
         return masked
+
+
+def _trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
