@@ -117,6 +117,9 @@ def count_operation(transport: str, seen: Observed, elapsed: float | None = None
         metrics.USER_ERRORS.labels(code).inc()
     if seen.operation_type is None:
         return
+    for field_name in seen.root_fields:
+        if not field_name.startswith("__"):
+            metrics.ROOT_FIELDS.labels(seen.operation_type, field_name).inc()
     name = metrics.operation_label(seen.operation_name)
     metrics.OPERATIONS.labels(transport, seen.operation_type, name).inc()
     if elapsed is not None:

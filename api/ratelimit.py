@@ -19,6 +19,8 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from domain import metrics
+
 log = logging.getLogger("oms.ratelimit")
 
 FLUSH_SECONDS = 0.2
@@ -115,6 +117,7 @@ class CostBudget:
                     pipe.expire(redis_key, KEY_TTL_SECONDS)
                 replies = await pipe.execute()
         except (RedisError, OSError):
+            metrics.REDIS_ERRORS.labels("rate_limiter").inc()
             log.warning(
                 "rate limiter cannot reach Redis; counting locally for %.0f s",
                 RETRY_REDIS_AFTER_SECONDS,

@@ -33,6 +33,12 @@ OPERATION_SECONDS = Histogram(
     ["type", "operation"],
     buckets=REQUEST_BUCKETS,
 )
+ROOT_FIELDS = Counter(
+    "oms_graphql_root_fields_total",
+    "Top-level fields asked for (availability, placeOrder, ...), by operation type: the"
+    " schema's names, whatever the clients call their operations.",
+    ["type", "field"],
+)
 HTTP_RESPONSES = Counter(
     "oms_http_responses_total", "HTTP responses, by path and status code.", ["path", "status"]
 )

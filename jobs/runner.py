@@ -81,6 +81,7 @@ class OmsWorker(Worker):
         except Exception as exc:
             if not lost_redis(exc):
                 raise
+            metrics.REDIS_ERRORS.labels("worker").inc()
             log.warning("lost Redis around job %s: %s", job_id, exc)
 
 
@@ -226,6 +227,7 @@ class Runner:
         if not lost_redis(error):
             await self._close(worker)
             raise error
+        metrics.REDIS_ERRORS.labels("worker").inc()
         log.warning("the worker lost Redis (%s: %s); reconnecting", type(error).__name__, error)
         self._retire_later(worker)
         return True

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, parse
+from graphql import ExecutionResult, FieldNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
 from domain.access.principal import Role
@@ -113,6 +113,13 @@ class OperationGuard(SchemaExtension):
             self.cost = cost
             if seen is not None:
                 seen.cost = cost
+                # Valid, so these are the schema's names: a bounded set of labels.
+                for op in operations(document, ec.operation_name)[:1]:
+                    seen.root_fields = tuple(
+                        s.name.value
+                        for s in op.selection_set.selections
+                        if isinstance(s, FieldNode)
+                    )[:20]
             if cost > MAX_COST:
                 errors.append(
                     GraphQLError(

@@ -19,6 +19,7 @@ class Observed:
     operation_name: str | None = None
     operation_type: str | None = None  # query, mutation, subscription
     cost: int | None = None
+    root_fields: tuple[str, ...] = ()  # the operation's top-level fields (schema names)
     user_errors: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
