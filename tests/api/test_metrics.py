@@ -78,9 +78,11 @@ async def test_series_move_as_orders_are_placed_and_refused(api: Api, world: Wor
             == count
         )
     placements = {"type": "mutation", "field": "placeOrder"}
-    assert value(after, "oms_graphql_root_fields_total", **placements) - value(
-        before, "oms_graphql_root_fields_total", **placements
-    ) == 3  # asked for: placed, refused, or not allowed for the caller
+    assert (
+        value(after, "oms_graphql_root_fields_total", **placements)
+        - value(before, "oms_graphql_root_fields_total", **placements)
+        == 3
+    )  # asked for: placed, refused, or not allowed for the caller
     # Read at scrape time, and sampled by the process.
     assert ("oms_outbox_unrelayed_events", ()) in after
     assert ("oms_outbox_oldest_unrelayed_age_seconds", ()) in after
